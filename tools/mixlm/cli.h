@@ -1,0 +1,31 @@
+/* cli.h: the subcommands of the mixlm command and the helpers they share. */
+#ifndef MIXLM_CLI_H
+#define MIXLM_CLI_H
+
+#include "mixlm.h"
+
+#include <stdio.h>
+
+/* Each subcommand gets argv with argv[0] = its own name and returns the process exit status:
+ * 0 success, 1 runtime failure (bad file, model error), 2 usage error. */
+int cmd_inspect(int argc, char **argv);
+int cmd_logits(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_template(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+
+/* Print "mixlm CMD: " + message + "\n" to stderr. */
+void cli_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* Print the library's last error for a failed call: "mixlm CMD: <what>: <last error>". */
+void cli_lib_error(const char *cmd, const char *what, mixlm_status st);
+
+#endif
