@@ -83,5 +83,6 @@ MIXLM_API void mixlm_force_reference_kernels(bool force);
 #endif
 
 #include "mixlm/model.h"
+#include "mixlm/tokenizer.h"
 
 #endif /* MIXLM_H */
