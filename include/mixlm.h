@@ -84,5 +84,6 @@ MIXLM_API void mixlm_force_reference_kernels(bool force);
 
 #include "mixlm/model.h"
 #include "mixlm/tokenizer.h"
+#include "mixlm/template.h"
 
 #endif /* MIXLM_H */
