@@ -30,7 +30,9 @@ typedef struct mx_tensor {
     mx_type type;
     int n_dims;
     int64_t ne[MX_MAX_DIMS];   /* ne[0] is the innermost (contiguous) dimension; unused = 1 */
-    const void *data;          /* in the mapped file, never written */
+    const void *data;          /* in the mapped file, never written; for plain types (F32,
+                                  F16, BF16, I*) aligned to the element size (the loader
+                                  checks), for block types only as the file aligns it */
     uint64_t nbytes;
 } mx_tensor;
 
@@ -105,6 +107,7 @@ typedef enum mx_format {
 } mx_format;
 
 struct mx_gguf;          /* model/gguf.h: metadata stays readable (tokenizer, templates) */
+struct mx_safetensors;   /* model/safetensors.h */
 
 struct mixlm_model {
     mx_format format;
@@ -116,11 +119,16 @@ struct mixlm_model {
 
     /* Owned resources of the source files. */
     struct mx_gguf *gguf;    /* GGUF only */
-    mx_map *maps;            /* HF: one mapping per safetensors shard */
-    int32_t n_maps;
+    struct mx_safetensors **shards; /* HF: one reader (and mapping) per safetensors file */
+    int32_t n_shards;
+    int32_t *tensor_order;   /* tensor indices sorted by name, for mx_model_tensor() */
     char *config_json;       /* HF: config.json text, NUL-terminated (NULL for GGUF) */
     char *generation_config_json; /* HF: generation_config.json text if present */
 };
+
+/* Load a GGUF image from memory (not copied; it must outlive the model). For fuzzing and for
+ * tests that build files in memory. */
+mixlm_status mx_model_load_gguf_memory(const uint8_t *data, uint64_t size, mixlm_model **out);
 
 /* Look a tensor up by canonical name; NULL when absent. */
 const mx_tensor *mx_model_tensor(const mixlm_model *m, const char *name);
