@@ -1,0 +1,705 @@
+/* engine.c: the native decoder. One block, parameterised by mx_hparams flags and per-layer
+ * mx_layer_spec, covers Gemma 2/3 and the Llama family (Mistral, Qwen 2/3); families differ only
+ * in the flags and specs the model readers fill in. */
+#include "engine/engine.h"
+
+#include "engine/kernels/kernels.h"
+#include "engine/threadpool.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ====================================================================================== */
+/* Weights                                                                                */
+/* ====================================================================================== */
+
+typedef struct mx_mat {
+    const mx_tensor *t;
+    const mx_type_kernels *k;
+    uint64_t row_bytes;
+    int64_t n_in, n_out;
+} mx_mat;
+
+typedef struct mx_layer_w {
+    mx_mat wq, wk, wv, wo, gate, up, down;
+    /* Norm weights and biases as f32 copies; norms already hold (1 + w) when norm_add_one, so
+     * the decoder always multiplies plainly. NULL when absent. */
+    float *attn_norm, *post_attn_norm, *ffn_norm, *post_ffw_norm, *q_norm, *k_norm;
+    float *bq, *bk, *bv;
+    int rope_cfg; /* index into the engine's distinct (base, scale) list; -1 = no RoPE */
+} mx_layer_w;
+
+#define MX_MAX_ROPE_CFG 8
+
+struct mx_engine {
+    const mixlm_model *m;
+    mx_hparams hp;
+    mx_engine_params p;
+    mx_pool *pool;
+
+    mx_mat embd, output;
+    float *output_norm;
+    mx_layer_w *layers;
+
+    int n_rope;
+    double rope_inv_freq[MX_MAX_ROPE_CFG][512]; /* base^(-2i/d) for i < d/2 (d <= 1024) */
+    double rope_scale[MX_MAX_ROPE_CFG];
+    float rope_base[MX_MAX_ROPE_CFG];
+
+    int32_t q_dim, kv_dim, max_keys;
+    /* Scratch, [n_batch][...] each, allocated once. */
+    float *x, *xb, *q, *k, *v, *att, *o, *g, *u;
+    float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
+    float *scores;                /* [n_threads][max_keys] */
+    float *kv_tmp;                /* [n_batch][kv_dim]: f16 rounding round trip */
+    uint16_t *kv_tmp16;
+};
+
+static mixlm_status tensor_check(const mixlm_model *m, const char *name, int64_t ne0, int64_t ne1,
+                                 bool matrix, const mx_tensor **out) {
+    const mx_tensor *t = mx_model_tensor(m, name);
+    *out = t;
+    if (!t) return mx_err(MIXLM_ERR_FORMAT, "tensor %s: missing", name);
+    int64_t want[2] = {ne0, ne1};
+    int nd = ne1 > 0 ? 2 : 1;
+    bool ok = t->n_dims == nd || (t->n_dims > nd && t->ne[nd] == 1);
+    for (int i = 0; i < nd && ok; i++) ok = t->ne[i] == want[i];
+    for (int i = nd; i < t->n_dims && ok; i++) ok = t->ne[i] == 1;
+    if (!ok) {
+        char got[96];
+        int len = 0;
+        for (int i = 0; i < t->n_dims && len < (int)sizeof got - 24; i++)
+            len += snprintf(got + len, sizeof got - (size_t)len, "%s%lld", i ? ", " : "",
+                            (long long)t->ne[i]);
+        if (nd == 2)
+            return mx_err(MIXLM_ERR_FORMAT, "tensor %s: shape [%s], expected [%lld, %lld]", name,
+                          got, (long long)ne0, (long long)ne1);
+        return mx_err(MIXLM_ERR_FORMAT, "tensor %s: shape [%s], expected [%lld]", name, got,
+                      (long long)ne0);
+    }
+    const mx_type_info *ti = mx_type_get(t->type);
+    bool type_ok = matrix ? mx_kernels_matrix_type_ok(t->type)
+                          : (t->type == MX_TYPE_F32 || t->type == MX_TYPE_F16 ||
+                             t->type == MX_TYPE_BF16);
+    if (!type_ok || !mx_kernels_get(t->type))
+        return mx_err(MIXLM_ERR_UNSUPPORTED,
+                      "tensor %s: type %s, which the native engine cannot use for a %s", name,
+                      ti ? ti->name : "unknown", matrix ? "matrix (F32, F16, BF16, Q8_0)"
+                                                        : "vector (F32, F16, BF16)");
+    uint64_t need = 0;
+    int64_t dims[2] = {ne0, nd == 2 ? ne1 : 1};
+    if (!mx_type_tensor_bytes(t->type, dims, 2, &need))
+        return mx_err_prefix(MIXLM_ERR_FORMAT, "tensor %s: ", name);
+    if (t->nbytes < need || !t->data)
+        return mx_err(MIXLM_ERR_FORMAT, "tensor %s: holds %llu bytes, needs %llu", name,
+                      (unsigned long long)t->nbytes, (unsigned long long)need);
+    return MIXLM_OK;
+}
+
+static mixlm_status mat_get(const mixlm_model *m, const char *name, int64_t n_in, int64_t n_out,
+                            mx_mat *out) {
+    const mx_tensor *t;
+    mixlm_status st = tensor_check(m, name, n_in, n_out, true, &t);
+    if (st) return st;
+    out->t = t;
+    out->k = mx_kernels_get(t->type);
+    out->row_bytes = mx_type_row_bytes(t->type, (uint64_t)n_in);
+    out->n_in = n_in;
+    out->n_out = n_out;
+    return MIXLM_OK;
+}
+
+/* A norm or bias vector as a malloc'd f32 copy (add_one: 1 + w, computed in f32 as HF does). */
+static mixlm_status vec_get(const mixlm_model *m, const char *name, int64_t n, bool add_one,
+                            bool optional, float **out) {
+    *out = NULL;
+    if (optional && !mx_model_tensor(m, name)) return MIXLM_OK;
+    const mx_tensor *t;
+    mixlm_status st = tensor_check(m, name, n, 0, false, &t);
+    if (st) return st;
+    float *v = mx_malloc((size_t)n * sizeof(float));
+    if (!v) return MIXLM_ERR_NOMEM;
+    mx_kernels_ref(t->type)->to_f32(t->data, v, n);
+    if (add_one)
+        for (int64_t i = 0; i < n; i++) v[i] = 1.0f + v[i];
+    *out = v;
+    return MIXLM_OK;
+}
+
+/* ====================================================================================== */
+/* Create / free                                                                          */
+/* ====================================================================================== */
+
+mx_engine_params mx_engine_default_params(void) {
+    mx_engine_params p = {.n_threads = 1, .n_batch = 256, .n_ctx = 4096};
+    return p;
+}
+
+static void layer_free(mx_layer_w *l) {
+    free(l->attn_norm);
+    free(l->post_attn_norm);
+    free(l->ffn_norm);
+    free(l->post_ffw_norm);
+    free(l->q_norm);
+    free(l->k_norm);
+    free(l->bq);
+    free(l->bk);
+    free(l->bv);
+}
+
+void mx_engine_free(mx_engine *e) {
+    if (!e) return;
+    mx_pool_free(e->pool);
+    if (e->layers)
+        for (int i = 0; i < e->hp.n_layer; i++) layer_free(&e->layers[i]);
+    free(e->layers);
+    free(e->output_norm);
+    free(e->x);
+    free(e->xb);
+    free(e->q);
+    free(e->k);
+    free(e->v);
+    free(e->att);
+    free(e->o);
+    free(e->g);
+    free(e->u);
+    free(e->rope_cos);
+    free(e->rope_sin);
+    free(e->scores);
+    free(e->kv_tmp);
+    free(e->kv_tmp16);
+    free(e);
+}
+
+static float *scratch(int64_t a, int64_t b, mixlm_status *st) {
+    uint64_t n;
+    if (*st) return NULL;
+    if (!mx_mul_ok((uint64_t)a, (uint64_t)b, &n) || !mx_mul_ok(n, sizeof(float), &n) ||
+        n > ((uint64_t)1 << 40)) {
+        *st = mx_err(MIXLM_ERR_NOMEM, "engine scratch too large");
+        return NULL;
+    }
+    float *p = mx_aligned_alloc(64, (size_t)(n ? n : 64));
+    if (!p) *st = MIXLM_ERR_NOMEM;
+    return p;
+}
+
+static mixlm_status hp_check(const mx_hparams *hp, const mx_layer_spec *specs) {
+    if (hp->n_layer < 1 || hp->n_layer > 4096 || hp->n_embd < 1 || hp->n_embd > (1 << 20) ||
+        hp->n_ff < 1 || hp->n_ff > (1 << 22) || hp->n_head < 1 || hp->n_head > 4096 ||
+        hp->n_head_kv < 1 || hp->n_head % hp->n_head_kv != 0 || hp->head_dim < 2 ||
+        hp->head_dim > 1024 || hp->head_dim % 2 || hp->n_vocab < 1 || hp->n_vocab > (1 << 24))
+        return mx_err(MIXLM_ERR_UNSUPPORTED,
+                      "engine: hyper-parameters out of range (layers %d, hidden %d, ffn %d, heads "
+                      "%d/%d, head_dim %d, vocab %d)",
+                      hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->head_dim,
+                      hp->n_vocab);
+    if (!specs) return mx_err(MIXLM_ERR_INTERNAL, "engine: model has no layer specs");
+    for (int i = 0; i < hp->n_layer; i++) {
+        const mx_layer_spec *s = &specs[i];
+        if (s->attn != MX_ATTN_FULL && s->window < 1)
+            return mx_err(MIXLM_ERR_UNSUPPORTED, "engine: layer %d is %s with window %d", i,
+                          mx_attn_kind_name(s->attn), s->window);
+        if (s->use_rope && (!(s->rope_base > 0.0f) || !(s->rope_scale > 0.0f)))
+            return mx_err(MIXLM_ERR_UNSUPPORTED, "engine: layer %d has RoPE base %g scale %g", i,
+                          (double)s->rope_base, (double)s->rope_scale);
+    }
+    return MIXLM_OK;
+}
+
+mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engine **out) {
+    *out = NULL;
+    if (!m) return mx_err(MIXLM_ERR_INVALID_ARG, "engine: no model");
+    if (p.n_threads < 1) p.n_threads = 1;
+    if (p.n_batch < 1) p.n_batch = 1;
+    if (p.n_ctx < 1) p.n_ctx = 1;
+    const mx_hparams *hp = &m->hp;
+    mixlm_status st = hp_check(hp, m->layers);
+    if (st) return st;
+
+    mx_engine *e = mx_calloc(1, sizeof *e);
+    if (!e) return MIXLM_ERR_NOMEM;
+    e->m = m;
+    e->hp = *hp;
+    e->p = p;
+    e->q_dim = hp->n_head * hp->head_dim;
+    e->kv_dim = hp->n_head_kv * hp->head_dim;
+    const int64_t E = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
+    char name[96];
+
+    st = mat_get(m, "token_embd.weight", E, hp->n_vocab, &e->embd);
+    if (!st) {
+        if (mx_model_tensor(m, "output.weight"))
+            st = mat_get(m, "output.weight", E, hp->n_vocab, &e->output);
+        else if (hp->tied_embeddings)
+            e->output = e->embd;
+        else
+            st = mx_err(MIXLM_ERR_FORMAT, "tensor output.weight: missing (embeddings not tied)");
+    }
+    if (!st) st = vec_get(m, "output_norm.weight", E, hp->norm_add_one, false, &e->output_norm);
+    if (!st && !(e->layers = mx_calloc((size_t)hp->n_layer, sizeof *e->layers))) st = MIXLM_ERR_NOMEM;
+
+    for (int il = 0; il < hp->n_layer && !st; il++) {
+        mx_layer_w *l = &e->layers[il];
+        const bool a1 = hp->norm_add_one;
+#define NM(fmt) (snprintf(name, sizeof name, "blk.%d." fmt, il), name)
+        st = vec_get(m, NM("attn_norm.weight"), E, a1, false, &l->attn_norm);
+        if (!st) st = mat_get(m, NM("attn_q.weight"), E, e->q_dim, &l->wq);
+        if (!st) st = mat_get(m, NM("attn_k.weight"), E, e->kv_dim, &l->wk);
+        if (!st) st = mat_get(m, NM("attn_v.weight"), E, e->kv_dim, &l->wv);
+        if (!st) st = mat_get(m, NM("attn_output.weight"), e->q_dim, E, &l->wo);
+        if (!st) st = vec_get(m, NM("attn_q.bias"), e->q_dim, false, !hp->qkv_bias, &l->bq);
+        if (!st) st = vec_get(m, NM("attn_k.bias"), e->kv_dim, false, !hp->qkv_bias, &l->bk);
+        if (!st) st = vec_get(m, NM("attn_v.bias"), e->kv_dim, false, !hp->qkv_bias, &l->bv);
+        if (hp->qk_norm) {
+            if (!st) st = vec_get(m, NM("attn_q_norm.weight"), hd, a1, false, &l->q_norm);
+            if (!st) st = vec_get(m, NM("attn_k_norm.weight"), hd, a1, false, &l->k_norm);
+        }
+        if (hp->sandwich_norm) {
+            if (!st) st = vec_get(m, NM("post_attention_norm.weight"), E, a1, false, &l->post_attn_norm);
+            if (!st) st = vec_get(m, NM("post_ffw_norm.weight"), E, a1, false, &l->post_ffw_norm);
+        }
+        if (!st) st = vec_get(m, NM("ffn_norm.weight"), E, a1, false, &l->ffn_norm);
+        if (!st) st = mat_get(m, NM("ffn_gate.weight"), E, F, &l->gate);
+        if (!st) st = mat_get(m, NM("ffn_up.weight"), E, F, &l->up);
+        if (!st) st = mat_get(m, NM("ffn_down.weight"), F, E, &l->down);
+#undef NM
+        /* Distinct RoPE configurations share one angle table per step. */
+        const mx_layer_spec *s = &m->layers[il];
+        l->rope_cfg = -1;
+        if (!st && s->use_rope) {
+            int c = 0;
+            for (; c < e->n_rope; c++)
+                if (e->rope_scale[c] == (double)s->rope_scale && e->rope_base[c] == s->rope_base) break;
+            if (c == e->n_rope) {
+                if (e->n_rope == MX_MAX_ROPE_CFG) {
+                    st = mx_err(MIXLM_ERR_UNSUPPORTED, "engine: more than %d RoPE configurations",
+                                MX_MAX_ROPE_CFG);
+                    break;
+                }
+                /* Angles in double from the closed form base^(-2i/d), so that they do not
+                 * drift with position (an f32 running product does, by ~1e-7 relative). */
+                for (int64_t i = 0; i < hd / 2; i++)
+                    e->rope_inv_freq[c][i] = pow((double)s->rope_base, -2.0 * (double)i / (double)hd);
+                e->rope_scale[c] = (double)s->rope_scale;
+                e->rope_base[c] = s->rope_base;
+                e->n_rope++;
+            }
+            l->rope_cfg = c;
+        }
+    }
+
+    /* Scratch: sized once here; the token loop never allocates. */
+    int64_t max_window = 0;
+    for (int il = 0; il < hp->n_layer; il++)
+        if (m->layers[il].attn != MX_ATTN_FULL) max_window = MX_MAX(max_window, m->layers[il].window);
+    e->max_keys = (int32_t)MX_MIN((int64_t)INT32_MAX / 2, MX_MAX((int64_t)p.n_ctx, max_window) + p.n_batch);
+    const int64_t B = p.n_batch;
+    e->x = scratch(B, E, &st);
+    e->xb = scratch(B, MX_MAX(E, e->q_dim), &st);
+    e->q = scratch(B, e->q_dim, &st);
+    e->k = scratch(B, e->kv_dim, &st);
+    e->v = scratch(B, e->kv_dim, &st);
+    e->att = scratch(B, e->q_dim, &st);
+    e->o = scratch(B, E, &st);
+    e->g = scratch(B, F, &st);
+    e->u = scratch(B, F, &st);
+    e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
+    e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
+    e->scores = scratch(p.n_threads, e->max_keys, &st);
+    e->kv_tmp = scratch(1, e->kv_dim, &st);
+    if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(uint16_t)))) st = MIXLM_ERR_NOMEM;
+    if (!st) st = mx_pool_create(p.n_threads, &e->pool);
+    if (st) {
+        mx_engine_free(e);
+        return st;
+    }
+    *out = e;
+    return MIXLM_OK;
+}
+
+const mixlm_model *mx_engine_model(const mx_engine *e) { return e->m; }
+int32_t mx_engine_kv_dim(const mx_engine *e) { return e->kv_dim; }
+int32_t mx_engine_n_vocab(const mx_engine *e) { return e->hp.n_vocab; }
+int mx_engine_n_threads(const mx_engine *e) { return mx_pool_size(e->pool); }
+
+/* ====================================================================================== */
+/* Parallel pieces                                                                        */
+/* ====================================================================================== */
+
+/* Up to three matrix products over the same tokens: y[t][r] = W[r] . x[t]. Rows are split by
+ * thread; each row's dot is computed the same way whatever the split, so results do not
+ * depend on the thread count. */
+typedef struct mm_job {
+    const mx_mat *w;
+    const float *x;
+    int64_t x_stride;
+    float *y;
+    int64_t y_stride;
+} mm_job;
+typedef struct mm_task {
+    mm_job jobs[3];
+    int n_jobs;
+    int n_tok;
+} mm_task;
+
+/* Rows per tile: one tile of weight rows stays in cache while every token of the step is
+ * multiplied with it (prefill reads each weight once per tile, not once per token). */
+#define MM_TILE 16
+
+static void mm_worker(void *ctx, int ith, int nth) {
+    const mm_task *task = ctx;
+    for (int j = 0; j < task->n_jobs; j++) {
+        const mm_job *jb = &task->jobs[j];
+        const mx_mat *w = jb->w;
+        const uint8_t *base = w->t->data;
+        const mx_dot_fn dot = w->k->dot;
+        int64_t r0, r1;
+        mx_split_rows(w->n_out, ith, nth, &r0, &r1);
+        for (int64_t rt = r0; rt < r1; rt += MM_TILE) {
+            const int64_t re = MX_MIN(rt + MM_TILE, r1);
+            for (int t = 0; t < task->n_tok; t++) {
+                const float *x = jb->x + t * jb->x_stride;
+                float *y = jb->y + t * jb->y_stride;
+                for (int64_t r = rt; r < re; r++)
+                    y[r] = dot(base + (uint64_t)r * w->row_bytes, x, w->n_in);
+            }
+        }
+    }
+}
+
+static void mm_run(mx_engine *e, mm_task *task) { mx_pool_run(e->pool, mm_worker, task); }
+
+void mx_attn_key_range(const mx_layer_spec *spec, int64_t q, int64_t *k0) {
+    switch (spec->attn) {
+    case MX_ATTN_SLIDING: *k0 = MX_MAX((int64_t)0, q - spec->window + 1); break;
+    case MX_ATTN_CHUNKED: *k0 = (q / spec->window) * spec->window; break;
+    default: *k0 = 0; break;
+    }
+}
+
+typedef struct attn_task {
+    mx_engine *e;
+    const mx_layer_spec *spec;
+    const mx_kv_view *kv;
+    int n_tok;
+    int64_t pos0;
+} attn_task;
+
+/* One (token, head) pair per work item: scores over the visible keys in position order (old
+ * keys from the cache, then the step's own keys from scratch), soft-cap, softmax, weighted sum
+ * of values. The visible range comes from the layer's rule: no mask is materialised. */
+static void attn_worker(void *ctx, int ith, int nth) {
+    const attn_task *a = ctx;
+    mx_engine *e = a->e;
+    const mx_hparams *hp = &e->hp;
+    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
+    const mx_type_kernels *kc = mx_kernels_get(a->kv->type);
+    const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
+    const uint64_t es = a->kv->type == MX_TYPE_F16 ? 2 : 4;
+    const uint8_t *kbase = a->kv->k, *vbase = a->kv->v;
+    float *scores = e->scores + (int64_t)ith * e->max_keys;
+    int64_t i0, i1;
+    mx_split_rows((int64_t)a->n_tok * hp->n_head, ith, nth, &i0, &i1);
+    for (int64_t item = i0; item < i1; item++) {
+        const int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head), kvh = h / group;
+        const int64_t qpos = a->pos0 + t;
+        const float *q = e->q + (int64_t)t * e->q_dim + (int64_t)h * hd;
+        int64_t k0;
+        mx_attn_key_range(a->spec, qpos, &k0);
+        const int64_t nk = qpos - k0 + 1;
+        float mx = -INFINITY;
+        for (int64_t j = k0; j <= qpos; j++) {
+            float s;
+            if (j < a->pos0) {
+                const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
+                s = kc->dot(kbase + ((uint64_t)slot * (uint64_t)e->kv_dim + (uint64_t)kvh * hd) * es, q, hd);
+            } else {
+                s = kf->dot(e->k + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, q, hd);
+            }
+            s *= scale;
+            if (cap > 0.0f) s = cap * tanhf(s / cap);
+            scores[j - k0] = s;
+            if (s > mx) mx = s;
+        }
+        double sum = 0.0;
+        for (int64_t j = 0; j < nk; j++) {
+            scores[j] = expf(scores[j] - mx);
+            sum += scores[j];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *out = e->att + (int64_t)t * e->q_dim + (int64_t)h * hd;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int64_t j = k0; j <= qpos; j++) {
+            const float pj = scores[j - k0] * inv;
+            if (j < a->pos0) {
+                const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
+                kc->axpy(pj, vbase + ((uint64_t)slot * (uint64_t)e->kv_dim + (uint64_t)kvh * hd) * es, out, hd);
+            } else {
+                kf->axpy(pj, e->v + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, out, hd);
+            }
+        }
+    }
+}
+
+/* ====================================================================================== */
+/* Per-token element-wise pieces (main thread: O(hidden) per token)                          */
+/* ====================================================================================== */
+
+static void rope_apply(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
+    const int half = hd / 2;
+    for (int h = 0; h < n_heads; h++, v += hd) {
+        if (neox) {
+            for (int i = 0; i < half; i++) {
+                const float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x0 * s[i] + x1 * c[i];
+            }
+        } else {
+            for (int i = 0; i < half; i++) {
+                const float x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * c[i] - x1 * s[i];
+                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
+static void rope_tables(mx_engine *e, int n_tok, int64_t pos0) {
+    const int half = e->hp.head_dim / 2;
+    for (int c = 0; c < e->n_rope; c++) {
+        for (int t = 0; t < n_tok; t++) {
+            const double p = (double)(pos0 + t) / e->rope_scale[c];
+            float *co = e->rope_cos + ((int64_t)c * e->p.n_batch + t) * half;
+            float *si = e->rope_sin + ((int64_t)c * e->p.n_batch + t) * half;
+            for (int i = 0; i < half; i++) {
+                const double ang = p * e->rope_inv_freq[c][i];
+                co[i] = (float)cos(ang);
+                si[i] = (float)sin(ang);
+            }
+        }
+    }
+}
+
+/* Round a row through f16 (keys and values of a step meet f16 cache rows in attention; using
+ * the same rounded values makes results independent of how a prompt is split). */
+static void round_f16(mx_engine *e, float *row) {
+    for (int i = 0; i < e->kv_dim; i++) row[i] = mx_f16_to_f32(mx_f32_to_f16(row[i]));
+}
+
+static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0) {
+    const mx_type_kernels *kc = mx_kernels_ref(kv->type);
+    const uint64_t es = kv->type == MX_TYPE_F16 ? 2 : 4;
+    for (int t = 0; t < n_tok; t++) {
+        if (kv->ring && n_tok - t > kv->n_slots) continue; /* would be overwritten in this step */
+        const int64_t pos = pos0 + t;
+        const int64_t slot = kv->ring ? pos % kv->n_slots : pos;
+        const uint64_t off = (uint64_t)slot * (uint64_t)e->kv_dim * es;
+        kc->from_f32(e->k + (int64_t)t * e->kv_dim, (uint8_t *)kv->k + off, e->kv_dim);
+        kc->from_f32(e->v + (int64_t)t * e->kv_dim, (uint8_t *)kv->v + off, e->kv_dim);
+    }
+}
+
+static void add_into(float *y, const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* ====================================================================================== */
+/* Forward                                                                                */
+/* ====================================================================================== */
+
+static mixlm_status check_kv(const mx_engine *e, const mx_kv_view *kv, int64_t pos_end) {
+    for (int il = 0; il < e->hp.n_layer; il++) {
+        const mx_kv_view *v = &kv[il];
+        const mx_layer_spec *s = &e->m->layers[il];
+        if (!v->k || !v->v || (v->type != MX_TYPE_F32 && v->type != MX_TYPE_F16) || v->n_slots < 1)
+            return mx_err(MIXLM_ERR_STATE, "engine: layer %d: KV state is not an F32/F16 cache", il);
+        if (v->ring) {
+            if (s->attn == MX_ATTN_FULL)
+                return mx_err(MIXLM_ERR_STATE, "engine: layer %d is full attention but its cache is a ring", il);
+            if (v->n_slots < s->window)
+                return mx_err(MIXLM_ERR_STATE, "engine: layer %d: ring of %d slots < window %d", il,
+                              v->n_slots, s->window);
+        } else if (pos_end > v->n_slots) {
+            return mx_err(MIXLM_ERR_CONTEXT_FULL,
+                          "engine: layer %d: cache holds %d positions, step needs %lld", il,
+                          v->n_slots, (long long)pos_end);
+        }
+        if (s->attn == MX_ATTN_FULL && pos_end > (int64_t)e->max_keys)
+            return mx_err(MIXLM_ERR_CONTEXT_FULL, "engine: step reaches position %lld, engine sized for %d",
+                          (long long)pos_end, e->max_keys);
+    }
+    return MIXLM_OK;
+}
+
+static mixlm_status forward_piece(mx_engine *e, const mx_kv_view *kv, const int32_t *tokens,
+                                  int n, int64_t pos0, float *logits, bool all_logits) {
+    const mx_hparams *hp = &e->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff;
+    const int hd = hp->head_dim;
+
+    for (int t = 0; t < n; t++) {
+        float *x = e->x + t * E;
+        const int32_t id = tokens[t];
+        e->embd.k->to_f32((const uint8_t *)e->embd.t->data + (uint64_t)id * e->embd.row_bytes, x, E);
+        if (hp->embd_scale != 1.0f && hp->embd_scale != 0.0f)
+            for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
+    }
+    rope_tables(e, n, pos0);
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const mx_layer_w *l = &e->layers[il];
+        const mx_layer_spec *spec = &e->m->layers[il];
+
+        /* ---- attention ---- */
+        for (int t = 0; t < n; t++) mx_rmsnorm(e->xb + t * E, e->x + t * E, l->attn_norm, E, hp->rms_eps);
+        mm_task qkv = {.n_tok = n, .n_jobs = 3,
+                       .jobs = {{&l->wq, e->xb, E, e->q, e->q_dim},
+                                {&l->wk, e->xb, E, e->k, e->kv_dim},
+                                {&l->wv, e->xb, E, e->v, e->kv_dim}}};
+        mm_run(e, &qkv);
+        for (int t = 0; t < n; t++) {
+            float *q = e->q + (int64_t)t * e->q_dim, *k = e->k + (int64_t)t * e->kv_dim,
+                  *v = e->v + (int64_t)t * e->kv_dim;
+            if (l->bq) add_into(q, l->bq, e->q_dim);
+            if (l->bk) add_into(k, l->bk, e->kv_dim);
+            if (l->bv) add_into(v, l->bv, e->kv_dim);
+            if (l->q_norm) {
+                for (int h = 0; h < hp->n_head; h++) mx_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
+                for (int h = 0; h < hp->n_head_kv; h++) mx_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
+            }
+            if (l->rope_cfg >= 0) {
+                const int64_t off = ((int64_t)l->rope_cfg * e->p.n_batch + t) * (hd / 2);
+                rope_apply(q, hp->n_head, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+                rope_apply(k, hp->n_head_kv, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+            }
+            if (kv[il].type == MX_TYPE_F16) {
+                round_f16(e, k);
+                round_f16(e, v);
+            }
+        }
+        attn_task at = {.e = e, .spec = spec, .kv = &kv[il], .n_tok = n, .pos0 = pos0};
+        mx_pool_run(e->pool, attn_worker, &at);
+        kv_store(e, &kv[il], n, pos0);
+
+        mm_task wo = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->wo, e->att, e->q_dim, e->o, E}}};
+        mm_run(e, &wo);
+        for (int t = 0; t < n; t++) {
+            float *o = e->o + t * E;
+            if (l->post_attn_norm) mx_rmsnorm(o, o, l->post_attn_norm, E, hp->rms_eps);
+            add_into(e->x + t * E, o, E);
+            mx_rmsnorm(e->xb + t * E, e->x + t * E, l->ffn_norm, E, hp->rms_eps);
+        }
+
+        /* ---- feed-forward ---- */
+        mm_task gu = {.n_tok = n, .n_jobs = 2,
+                      .jobs = {{&l->gate, e->xb, E, e->g, F}, {&l->up, e->xb, E, e->u, F}}};
+        mm_run(e, &gu);
+        for (int t = 0; t < n; t++) {
+            if (hp->act == MX_ACT_GELU_TANH) mx_gelu_tanh_mul(e->g + t * F, e->u + t * F, F);
+            else mx_silu_mul(e->g + t * F, e->u + t * F, F);
+        }
+        mm_task dn = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->down, e->g, F, e->o, E}}};
+        mm_run(e, &dn);
+        for (int t = 0; t < n; t++) {
+            float *o = e->o + t * E;
+            if (l->post_ffw_norm) mx_rmsnorm(o, o, l->post_ffw_norm, E, hp->rms_eps);
+            add_into(e->x + t * E, o, E);
+        }
+    }
+
+    if (!logits) return MIXLM_OK;
+    const int t0 = all_logits ? 0 : n - 1;
+    const int n_out = n - t0;
+    for (int t = t0; t < n; t++) mx_rmsnorm(e->xb + t * E, e->x + t * E, e->output_norm, E, hp->rms_eps);
+    mm_task head = {.n_tok = n_out, .n_jobs = 1,
+                    .jobs = {{&e->output, e->xb + t0 * E, E, logits, hp->n_vocab}}};
+    mm_run(e, &head);
+    if (hp->final_softcap > 0.0f) {
+        const float c = hp->final_softcap;
+        for (int64_t i = 0; i < (int64_t)n_out * hp->n_vocab; i++) logits[i] = c * tanhf(logits[i] / c);
+    }
+    return MIXLM_OK;
+}
+
+mixlm_status mx_engine_forward(mx_engine *e, const mx_kv_view *kv, const int32_t *tokens,
+                               int32_t n, int64_t pos0, float *logits, bool all_logits) {
+    if (!e || !kv || (!tokens && n > 0) || n < 0 || pos0 < 0 || pos0 > INT32_MAX)
+        return mx_err(MIXLM_ERR_INVALID_ARG, "engine: bad forward arguments");
+    if (n == 0) return MIXLM_OK;
+    for (int32_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= e->hp.n_vocab)
+            return mx_err(MIXLM_ERR_INVALID_ARG, "engine: token id %d out of range 0..%d", tokens[i],
+                          e->hp.n_vocab - 1);
+    mixlm_status st = check_kv(e, kv, pos0 + n);
+    if (st) return st;
+    for (int32_t done = 0; done < n;) {
+        const int piece = (int)MX_MIN((int32_t)e->p.n_batch, n - done);
+        const bool last = done + piece == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (int64_t)done * e->hp.n_vocab;
+        else if (logits && last) out = logits;
+        st = forward_piece(e, kv, tokens + done, piece, pos0 + done, out, all_logits);
+        if (st) return st;
+        done += piece;
+    }
+    return MIXLM_OK;
+}
+
+/* ====================================================================================== */
+/* Self-contained KV cache                                                                */
+/* ====================================================================================== */
+
+mixlm_status mx_kv_cache_create(const mx_engine *e, int32_t n_ctx, mx_type type,
+                                bool full_length_local, mx_kv_cache **out) {
+    *out = NULL;
+    if (type != MX_TYPE_F32 && type != MX_TYPE_F16)
+        return mx_err(MIXLM_ERR_INVALID_ARG, "KV cache type must be F32 or F16");
+    if (n_ctx < 1) return mx_err(MIXLM_ERR_INVALID_ARG, "KV cache length %d", n_ctx);
+    const int nl = e->hp.n_layer;
+    const uint64_t es = type == MX_TYPE_F16 ? 2 : 4;
+    mx_kv_cache *c = mx_calloc(1, sizeof *c);
+    if (!c || !(c->layers = mx_calloc((size_t)nl, sizeof *c->layers))) {
+        free(c);
+        return MIXLM_ERR_NOMEM;
+    }
+    c->n_layer = nl;
+    uint64_t total = 0;
+    for (int il = 0; il < nl; il++) {
+        const mx_layer_spec *s = &e->m->layers[il];
+        mx_kv_view *v = &c->layers[il];
+        v->type = type;
+        v->ring = s->attn != MX_ATTN_FULL && !full_length_local;
+        v->n_slots = v->ring ? s->window : n_ctx;
+        uint64_t b;
+        if (!mx_mul_ok((uint64_t)v->n_slots, (uint64_t)e->kv_dim * es * 2, &b) || !mx_add_ok(total, b, &total)) {
+            mx_kv_cache_free(c);
+            return mx_err(MIXLM_ERR_NOMEM, "KV cache size overflows");
+        }
+    }
+    c->mem = mx_calloc(1, (size_t)total);
+    if (!c->mem) {
+        mx_kv_cache_free(c);
+        return MIXLM_ERR_NOMEM;
+    }
+    c->bytes = total;
+    uint8_t *p = c->mem;
+    for (int il = 0; il < nl; il++) {
+        mx_kv_view *v = &c->layers[il];
+        const uint64_t half = (uint64_t)v->n_slots * (uint64_t)e->kv_dim * es;
+        v->k = p;
+        v->v = p + half;
+        p += 2 * half;
+    }
+    *out = c;
+    return MIXLM_OK;
+}
+
+void mx_kv_cache_free(mx_kv_cache *c) {
+    if (!c) return;
+    free(c->mem);
+    free(c->layers);
+    free(c);
+}

@@ -1,0 +1,85 @@
+/* kernels.c: picks the active kernel tables once (reference, overlaid with SIMD entries the
+ * CPU supports) and implements mixlm_force_reference_kernels(). */
+#include "engine/kernels/kernels.h"
+
+#include "common/util.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+static mx_type_kernels g_active[MX_TYPE_COUNT];
+static mx_type_kernels g_avx2[MX_TYPE_COUNT];
+static const char *g_isa = "reference";
+static atomic_bool g_force_ref = false;
+static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+bool mx_kernels_have_avx2(void) {
+#if defined(MIXLM_HAVE_X86_KERNELS) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+static void fill_locked(void) {
+    for (int t = 0; t < MX_TYPE_COUNT; t++) {
+        const mx_type_kernels *r = mx_kernels_ref((mx_type)t);
+        if (r) g_active[t] = *r;
+        else memset(&g_active[t], 0, sizeof g_active[t]);
+    }
+    memset(g_avx2, 0, sizeof g_avx2);
+    g_isa = "reference";
+#if defined(MIXLM_HAVE_X86_KERNELS)
+    if (mx_kernels_have_avx2()) {
+        /* The AVX2 table is the reference table with the entries kernels_avx2.c implements
+         * written over it (SIMD only where a reference exists). */
+        memcpy(g_avx2, g_active, sizeof g_avx2);
+        mx_kernels_avx2_fill(g_avx2);
+        for (int t = 0; t < MX_TYPE_COUNT; t++)
+            if (!g_active[t].dot) memset(&g_avx2[t], 0, sizeof g_avx2[t]);
+        if (!atomic_load(&g_force_ref)) {
+            memcpy(g_active, g_avx2, sizeof g_active);
+            g_isa = "avx2";
+        }
+    }
+#endif
+    atomic_store(&g_ready, 1);
+}
+
+static void ensure_ready(void) {
+    if (atomic_load(&g_ready)) return;
+    pthread_mutex_lock(&g_lock);
+    if (!atomic_load(&g_ready)) fill_locked();
+    pthread_mutex_unlock(&g_lock);
+}
+
+void mixlm_force_reference_kernels(bool force) {
+    pthread_mutex_lock(&g_lock);
+    atomic_store(&g_force_ref, force);
+    fill_locked();
+    pthread_mutex_unlock(&g_lock);
+}
+
+const mx_type_kernels *mx_kernels_get(mx_type type) {
+    ensure_ready();
+    if ((unsigned)type >= MX_TYPE_COUNT || !g_active[type].dot) return NULL;
+    return &g_active[type];
+}
+
+const mx_type_kernels *mx_kernels_avx2(mx_type type) {
+    ensure_ready();
+    if ((unsigned)type >= MX_TYPE_COUNT || !g_avx2[type].dot) return NULL;
+    return &g_avx2[type];
+}
+
+const char *mx_kernels_isa(void) {
+    ensure_ready();
+    return g_isa;
+}
+
+#if !defined(MIXLM_HAVE_X86_KERNELS)
+void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
+#endif

@@ -1,0 +1,78 @@
+/* kernels.h: the math kernels of the native engine: one function table per weight type (dot
+ * product with an f32 vector, row conversion to and from f32, scaled accumulation), a scalar
+ * reference for every entry and SIMD siblings picked once at start-up after a CPUID check.
+ *
+ * Adding a weight type or an instruction set is adding table entries:
+ *  - a reference implementation `*_ref` in kernels_ref.c, registered in mx_kernels_ref();
+ *  - a SIMD sibling in kernels_<isa>.c (compiled with that ISA's flags only), registered by
+ *    mx_kernels_<isa>_fill(), which overwrites the entries it implements.
+ * mx_kernels_get() returns the active table; mixlm_force_reference_kernels(true) makes it the
+ * reference table (tests compare every SIMD entry against its reference). */
+#ifndef MX_KERNELS_H
+#define MX_KERNELS_H
+
+#include "common/dtype.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* sum_i row[i] * x[i] for a row of n elements stored in the table's type (n a multiple of the
+ * type's block size). Accumulation is in f32. */
+typedef float (*mx_dot_fn)(const void *row, const float *x, int64_t n);
+/* out[i] = row[i] as f32. */
+typedef void (*mx_to_f32_fn)(const void *row, float *out, int64_t n);
+/* row = x converted (rounded to nearest even; Q8_0: per-block absmax scale). */
+typedef void (*mx_from_f32_fn)(const float *x, void *row, int64_t n);
+/* y[i] += a * row[i]. */
+typedef void (*mx_axpy_fn)(float a, const void *row, float *y, int64_t n);
+
+typedef struct mx_type_kernels {
+    mx_dot_fn dot;
+    mx_to_f32_fn to_f32;
+    mx_from_f32_fn from_f32;
+    mx_axpy_fn axpy;
+} mx_type_kernels;
+
+/* The active kernels for a type, or NULL when the engine cannot use that type. The table is
+ * chosen on first use (and again after mixlm_force_reference_kernels()). */
+const mx_type_kernels *mx_kernels_get(mx_type type);
+
+/* The scalar reference kernels for a type (NULL when unsupported). */
+const mx_type_kernels *mx_kernels_ref(mx_type type);
+
+/* Name of the instruction set behind the active tables: "reference", "avx2". */
+const char *mx_kernels_isa(void);
+
+/* True when this CPU can run the AVX2 kernels and they are compiled in. */
+bool mx_kernels_have_avx2(void);
+
+/* The AVX2 table for a type (NULL when not compiled in or not supported by the CPU): the
+ * reference entries with the AVX2 ones written over them. */
+const mx_type_kernels *mx_kernels_avx2(mx_type type);
+
+/* Defined in kernels_avx2.c: write its entries over `tables` (indexed by mx_type). */
+void mx_kernels_avx2_fill(mx_type_kernels *tables);
+
+/* The weight types the engine can use for matrices. */
+static inline bool mx_kernels_matrix_type_ok(mx_type t) {
+    return t == MX_TYPE_F32 || t == MX_TYPE_F16 || t == MX_TYPE_BF16 || t == MX_TYPE_Q8_0;
+}
+
+/* Q8_0 block layout (GGUF): an f16 scale d, then 32 signed bytes; x[i] = d * q[i]. */
+#define MX_QK8_0 32
+typedef struct mx_block_q8_0 {
+    uint16_t d;
+    int8_t qs[MX_QK8_0];
+} mx_block_q8_0;
+
+/* ---- f32 helpers used by the decoder (not type-dispatched; O(n) work) ------------------ */
+
+/* out = x / sqrt(mean(x^2) + eps) * w  (w may be NULL: no weight). Sum of squares in double. */
+void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+
+/* In-place GELU (tanh approximation) of a times b: a[i] = gelu_tanh(a[i]) * b[i]. */
+void mx_gelu_tanh_mul(float *a, const float *b, int64_t n);
+/* In-place SiLU of a times b: a[i] = a[i] / (1 + exp(-a[i])) * b[i]. */
+void mx_silu_mul(float *a, const float *b, int64_t n);
+
+#endif /* MX_KERNELS_H */

@@ -1,0 +1,182 @@
+/* kernels_ref.c: scalar reference kernels for every weight type the engine uses (F32, F16,
+ * BF16, Q8_0) and the f32 helpers (RMSNorm, gated activations). SIMD siblings must agree with
+ * these within the tolerances stated in tests/test_kernels.c. */
+#include "engine/kernels/kernels.h"
+
+#include "common/util.h"
+
+#include <math.h>
+
+/* Every dot product accumulates in 8 interleaved f32 lanes (element i goes to lane i % 8) and
+ * sums the lanes pairwise at the end. That is the order an 8-wide SIMD kernel uses, so the
+ * reference and AVX2 results differ only by fused vs separate multiply-add rounding, and the
+ * F16 and F32 dots of the same values agree exactly (the engine relies on that when keys of a
+ * prefill chunk, kept in f32 but rounded to f16, meet keys read back from an f16 cache). */
+static float lanes_sum(const float *acc) {
+    float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+    return (s0 + s2) + (s1 + s3);
+}
+
+/* ---- F32 ------------------------------------------------------------------------------- */
+
+static float dot_f32_ref(const void *row, const float *x, int64_t n) {
+    const float *w = row;
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += w[i + j] * x[i + j];
+    float s = lanes_sum(acc);
+    for (; i < n; i++) s += w[i] * x[i];
+    return s;
+}
+static void to_f32_f32_ref(const void *row, float *out, int64_t n) {
+    memcpy(out, row, (size_t)n * sizeof(float));
+}
+static void from_f32_f32_ref(const float *x, void *row, int64_t n) {
+    memcpy(row, x, (size_t)n * sizeof(float));
+}
+static void axpy_f32_ref(float a, const void *row, float *y, int64_t n) {
+    const float *w = row;
+    for (int64_t i = 0; i < n; i++) y[i] += a * w[i];
+}
+
+/* ---- F16 ------------------------------------------------------------------------------- */
+
+static float dot_f16_ref(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += mx_f16_to_f32(w[i + j]) * x[i + j];
+    float s = lanes_sum(acc);
+    for (; i < n; i++) s += mx_f16_to_f32(w[i]) * x[i];
+    return s;
+}
+static void to_f32_f16_ref(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = mx_f16_to_f32(w[i]);
+}
+static void from_f32_f16_ref(const float *x, void *row, int64_t n) {
+    uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) w[i] = mx_f32_to_f16(x[i]);
+}
+static void axpy_f16_ref(float a, const void *row, float *y, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) y[i] += a * mx_f16_to_f32(w[i]);
+}
+
+/* ---- BF16 ------------------------------------------------------------------------------ */
+
+static float dot_bf16_ref(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += mx_bf16_to_f32(w[i + j]) * x[i + j];
+    float s = lanes_sum(acc);
+    for (; i < n; i++) s += mx_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+static void to_f32_bf16_ref(const void *row, float *out, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) out[i] = mx_bf16_to_f32(w[i]);
+}
+static void from_f32_bf16_ref(const float *x, void *row, int64_t n) {
+    uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) w[i] = mx_f32_to_bf16(x[i]);
+}
+static void axpy_bf16_ref(float a, const void *row, float *y, int64_t n) {
+    const uint16_t *w = row;
+    for (int64_t i = 0; i < n; i++) y[i] += a * mx_bf16_to_f32(w[i]);
+}
+
+/* ---- Q8_0 ------------------------------------------------------------------------------ */
+
+/* Per block: sum in 8 lanes as above, then add d * block_sum to the running total. */
+static float dot_q8_0_ref(const void *row, const float *x, int64_t n) {
+    const mx_block_q8_0 *b = row;
+    float acc[8] = {0};
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const float d = mx_f16_to_f32(b[ib].d);
+        const float *xb = x + ib * MX_QK8_0;
+        float bs[8] = {0};
+        for (int i = 0; i < MX_QK8_0; i += 8)
+            for (int j = 0; j < 8; j++) bs[j] += (float)b[ib].qs[i + j] * xb[i + j];
+        for (int j = 0; j < 8; j++) acc[j] += d * bs[j];
+    }
+    return lanes_sum(acc);
+}
+static void to_f32_q8_0_ref(const void *row, float *out, int64_t n) {
+    const mx_block_q8_0 *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const float d = mx_f16_to_f32(b[ib].d);
+        for (int i = 0; i < MX_QK8_0; i++) out[ib * MX_QK8_0 + i] = d * (float)b[ib].qs[i];
+    }
+}
+/* The scale is absmax / 127 rounded to f16; each value is x / d rounded to nearest, so the
+ * round-trip error is at most d / 2 plus the f16 rounding of d (tests/test_kernels.c). */
+static void from_f32_q8_0_ref(const float *x, void *row, int64_t n) {
+    mx_block_q8_0 *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const float *xb = x + ib * MX_QK8_0;
+        float amax = 0.0f;
+        for (int i = 0; i < MX_QK8_0; i++) amax = fmaxf(amax, fabsf(xb[i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[ib].d = mx_f32_to_f16(d);
+        for (int i = 0; i < MX_QK8_0; i++) {
+            float v = roundf(xb[i] * id);
+            if (v > 127.0f) v = 127.0f;
+            if (v < -127.0f) v = -127.0f;
+            b[ib].qs[i] = (int8_t)v;
+        }
+    }
+}
+static void axpy_q8_0_ref(float a, const void *row, float *y, int64_t n) {
+    const mx_block_q8_0 *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const float ad = a * mx_f16_to_f32(b[ib].d);
+        for (int i = 0; i < MX_QK8_0; i++) y[ib * MX_QK8_0 + i] += ad * (float)b[ib].qs[i];
+    }
+}
+
+/* ---- The reference table ---------------------------------------------------------------- */
+
+static const mx_type_kernels g_ref[MX_TYPE_COUNT] = {
+    [MX_TYPE_F32] = {dot_f32_ref, to_f32_f32_ref, from_f32_f32_ref, axpy_f32_ref},
+    [MX_TYPE_F16] = {dot_f16_ref, to_f32_f16_ref, from_f32_f16_ref, axpy_f16_ref},
+    [MX_TYPE_BF16] = {dot_bf16_ref, to_f32_bf16_ref, from_f32_bf16_ref, axpy_bf16_ref},
+    [MX_TYPE_Q8_0] = {dot_q8_0_ref, to_f32_q8_0_ref, from_f32_q8_0_ref, axpy_q8_0_ref},
+};
+
+const mx_type_kernels *mx_kernels_ref(mx_type type) {
+    if ((unsigned)type >= MX_TYPE_COUNT || !g_ref[type].dot) return NULL;
+    return &g_ref[type];
+}
+
+/* ---- f32 helpers ------------------------------------------------------------------------ */
+
+void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps) {
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * (double)x[i];
+    const float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    if (w)
+        for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale;
+}
+
+void mx_gelu_tanh_mul(float *a, const float *b, int64_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (int64_t i = 0; i < n; i++) {
+        const float x = a[i];
+        a[i] = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x))) * b[i];
+    }
+}
+
+void mx_silu_mul(float *a, const float *b, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        const float x = a[i];
+        a[i] = x / (1.0f + expf(-x)) * b[i];
+    }
+}

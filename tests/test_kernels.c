@@ -1,0 +1,173 @@
+/* test_kernels.c: every SIMD kernel against its scalar reference (stated tolerances), the Q8_0
+ * quantisation round-trip bound, the f32 helpers against double-precision formulas, the
+ * reference switch, and the thread pool's work split. */
+#include "check.h"
+
+#include "common/util.h"
+#include "engine/kernels/kernels.h"
+#include "engine/threadpool.h"
+
+#include <stdint.h>
+
+static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static const mx_type TYPES[] = {MX_TYPE_F32, MX_TYPE_F16, MX_TYPE_BF16, MX_TYPE_Q8_0};
+
+/* Dot products: the SIMD kernel keeps the reference's lane order and differs only by fused
+ * multiply-add rounding, so |simd - ref| <= 1e-6 * sum |w_i x_i| (a few f32 ulps of the
+ * magnitude that was summed) is generous yet catches any indexing or conversion slip. */
+static void test_simd_vs_ref(void) {
+    if (!mx_kernels_have_avx2()) {
+        printf("test_kernels: no AVX2 on this CPU or build; SIMD comparisons not run\n");
+        return;
+    }
+    const int64_t sizes[] = {32, 64, 96, 256, 1152, 6912};
+    for (size_t ti = 0; ti < MX_ARRAY_LEN(TYPES); ti++) {
+        const mx_type t = TYPES[ti];
+        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_avx2(t);
+        CHECK_MSG(r && s, "type %d has reference and AVX2 kernels", (int)t);
+        if (!r || !s) continue;
+        for (size_t si = 0; si < MX_ARRAY_LEN(sizes); si++) {
+            const int64_t n = sizes[si] + (t == MX_TYPE_Q8_0 ? 0 : (int64_t)si); /* odd tails */
+            float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), *a = malloc((size_t)n * 4),
+                  *b = malloc((size_t)n * 4), *ya = malloc((size_t)n * 4), *yb = malloc((size_t)n * 4);
+            void *row = malloc((size_t)mx_type_row_bytes(t, (uint64_t)n) + 64);
+            void *row2 = malloc((size_t)mx_type_row_bytes(t, (uint64_t)n) + 64);
+            for (int64_t i = 0; i < n; i++) {
+                w[i] = frand() * 3.0f;
+                x[i] = frand();
+                ya[i] = yb[i] = frand();
+            }
+            r->from_f32(w, row, n);
+            /* from_f32 */
+            s->from_f32(w, row2, n);
+            CHECK_MSG(memcmp(row, row2, (size_t)mx_type_row_bytes(t, (uint64_t)n)) == 0,
+                      "type %d n %lld: SIMD from_f32 equals reference", (int)t, (long long)n);
+            /* to_f32: conversions are exact, so equal bit for bit */
+            r->to_f32(row, a, n);
+            s->to_f32(row, b, n);
+            CHECK_MSG(memcmp(a, b, (size_t)n * 4) == 0, "type %d n %lld: SIMD to_f32 equals reference",
+                      (int)t, (long long)n);
+            /* dot */
+            double mag = 0.0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * x[i]);
+            const float dr = r->dot(row, x, n), ds = s->dot(row, x, n);
+            CHECK_MSG(fabs((double)dr - ds) <= 1e-6 * mag + 1e-7,
+                      "type %d n %lld: dot simd %.9g vs ref %.9g (mag %g)", (int)t, (long long)n,
+                      (double)ds, (double)dr, mag);
+            /* and both near the exact dot of the dequantised row */
+            double exact = 0.0;
+            for (int64_t i = 0; i < n; i++) exact += (double)a[i] * x[i];
+            CHECK_MSG(fabs(exact - dr) <= 1e-6 * mag + 1e-7, "type %d: ref dot %.9g vs exact %.9g",
+                      (int)t, (double)dr, exact);
+            /* axpy: one multiply-add per element; fused vs separate rounding only */
+            r->axpy(0.37f, row, ya, n);
+            s->axpy(0.37f, row, yb, n);
+            float worst = 0.0f;
+            for (int64_t i = 0; i < n; i++) worst = fmaxf(worst, fabsf(ya[i] - yb[i]));
+            CHECK_MSG(worst <= 1e-6f, "type %d n %lld: axpy max diff %g", (int)t, (long long)n,
+                      (double)worst);
+            free(w); free(x); free(a); free(b); free(ya); free(yb); free(row); free(row2);
+        }
+    }
+}
+
+/* Q8_0: per block d = absmax / 127 stored as f16 and q = round(x / d). Dequantised values differ
+ * from x by at most d/2 from rounding plus 127 * |d - f16(d)| <= 127 * d * 2^-11 from the
+ * scale's rounding: bound d * (0.5 + 127/2048) (plus f32 slack). */
+static void test_q8_0_roundtrip(void) {
+    const int64_t n = 32 * 64;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    mx_block_q8_0 *q = malloc((size_t)(n / 32) * sizeof *q);
+    for (int64_t i = 0; i < n; i++) x[i] = frand() * (1.0f + (float)(i / 32) * 0.5f);
+    for (int64_t i = 0; i < 32; i++) x[i] = 0.0f; /* an all-zero block */
+    mx_kernels_ref(MX_TYPE_Q8_0)->from_f32(x, q, n);
+    mx_kernels_ref(MX_TYPE_Q8_0)->to_f32(q, y, n);
+    int bad = 0;
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(x[ib * 32 + i]));
+        const double d = amax / 127.0;
+        const double bound = d * (0.5 + 127.0 / 2048.0) + 1e-7 * amax;
+        for (int i = 0; i < 32; i++)
+            if (fabs((double)x[ib * 32 + i] - y[ib * 32 + i]) > bound) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(y[0] == 0.0f && y[31] == 0.0f);
+    free(x); free(y); free(q);
+}
+
+static void test_helpers(void) {
+    const int64_t n = 1152;
+    float *x = malloc(n * 4), *w = malloc(n * 4), *y = malloc(n * 4);
+    for (int64_t i = 0; i < n; i++) { x[i] = frand() * 10.0f; w[i] = 1.0f + frand() * 0.1f; }
+    mx_rmsnorm(y, x, w, n, 1e-6f);
+    double ss = 0.0;
+    for (int64_t i = 0; i < n; i++) ss += (double)x[i] * x[i];
+    const double sc = 1.0 / sqrt(ss / n + 1e-6);
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) worst = fmax(worst, fabs(y[i] - x[i] * sc * w[i]));
+    CHECK_MSG(worst <= 1e-5, "rmsnorm max diff %g vs double formula", worst);
+
+    float a[5] = {-3.0f, -0.5f, 0.0f, 0.7f, 4.0f}, b[5] = {1, 2, 3, 4, 5}, c[5];
+    memcpy(c, a, sizeof a);
+    mx_gelu_tanh_mul(c, b, 5);
+    for (int i = 0; i < 5; i++) {
+        const double xx = a[i];
+        const double g = 0.5 * xx * (1.0 + tanh(sqrt(2.0 / 3.14159265358979323846) * (xx + 0.044715 * xx * xx * xx)));
+        CHECK_NEAR(c[i], g * b[i], 1e-5);
+    }
+    memcpy(c, a, sizeof a);
+    mx_silu_mul(c, b, 5);
+    for (int i = 0; i < 5; i++) CHECK_NEAR(c[i], a[i] / (1.0 + exp(-(double)a[i])) * b[i], 1e-5);
+    free(x); free(w); free(y);
+}
+
+static void test_force_reference(void) {
+    mixlm_force_reference_kernels(true);
+    CHECK_EQ_STR(mx_kernels_isa(), "reference");
+    CHECK(mx_kernels_get(MX_TYPE_Q8_0)->dot == mx_kernels_ref(MX_TYPE_Q8_0)->dot);
+    mixlm_force_reference_kernels(false);
+    if (mx_kernels_have_avx2()) CHECK_EQ_STR(mx_kernels_isa(), "avx2");
+    CHECK(mx_kernels_get(MX_TYPE_Q4_K) == NULL); /* not a type this engine uses (yet) */
+}
+
+typedef struct pool_ctx { int hits[8]; int64_t covered[100]; } pool_ctx;
+static void pool_fn(void *p, int ith, int nth) {
+    pool_ctx *c = p;
+    c->hits[ith]++;
+    int64_t r0, r1;
+    mx_split_rows(100, ith, nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) c->covered[r]++;
+}
+
+static void test_pool(void) {
+    for (int n = 1; n <= 4; n++) {
+        mx_pool *pool = NULL;
+        CHECK_EQ_INT(mx_pool_create(n, &pool), MIXLM_OK);
+        pool_ctx c;
+        memset(&c, 0, sizeof c);
+        for (int rep = 0; rep < 50; rep++) mx_pool_run(pool, pool_fn, &c);
+        for (int i = 0; i < n; i++) CHECK_EQ_INT(c.hits[i], 50);
+        int ok = 1;
+        for (int r = 0; r < 100; r++) ok &= c.covered[r] == 50;
+        CHECK_MSG(ok, "every row covered once per run with %d threads", n);
+        mx_pool_free(pool);
+    }
+    mx_pool_free(NULL);
+    mx_pool *bad = NULL;
+    CHECK(mx_pool_create(0, &bad) != MIXLM_OK && bad == NULL);
+}
+
+int main(void) {
+    test_simd_vs_ref();
+    test_q8_0_roundtrip();
+    test_helpers();
+    test_force_reference();
+    test_pool();
+    return check_summary("test_kernels");
+}
