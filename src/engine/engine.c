@@ -52,8 +52,7 @@ struct mx_engine {
     float *x, *xb, *q, *k, *v, *att, *o, *g, *u;
     float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
     float *scores;                /* [n_threads][max_keys] */
-    float *kv_tmp;                /* [n_batch][kv_dim]: f16 rounding round trip */
-    uint16_t *kv_tmp16;
+    uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
 };
 
 static mixlm_status tensor_check(const mixlm_model *m, const char *name, int64_t ne0, int64_t ne1,
@@ -87,6 +86,13 @@ static mixlm_status tensor_check(const mixlm_model *m, const char *name, int64_t
                       "tensor %s: type %s, which the native engine cannot use for a %s", name,
                       ti ? ti->name : "unknown", matrix ? "matrix (F32, F16, BF16, Q8_0)"
                                                         : "vector (F32, F16, BF16)");
+    /* Kernels read elements in place: 16-bit types and Q8_0 blocks (an f16 scale first) need
+     * 2-byte alignment, F32 4. GGUF aligns tensor data to 32 bytes, so only a broken file
+     * fails here. */
+    const uintptr_t align = t->type == MX_TYPE_F32 ? 4 : 2;
+    if ((uintptr_t)t->data % align)
+        return mx_err(MIXLM_ERR_FORMAT, "tensor %s: data not aligned to %u bytes", name,
+                      (unsigned)align);
     uint64_t need = 0;
     int64_t dims[2] = {ne0, nd == 2 ? ne1 : 1};
     if (!mx_type_tensor_bytes(t->type, dims, 2, &need))
@@ -167,7 +173,6 @@ void mx_engine_free(mx_engine *e) {
     free(e->rope_cos);
     free(e->rope_sin);
     free(e->scores);
-    free(e->kv_tmp);
     free(e->kv_tmp16);
     free(e);
 }
@@ -308,8 +313,7 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->scores = scratch(p.n_threads, e->max_keys, &st);
-    e->kv_tmp = scratch(1, e->kv_dim, &st);
-    if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(uint16_t)))) st = MIXLM_ERR_NOMEM;
+    if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(float)))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
     if (st) {
         mx_engine_free(e);
@@ -398,8 +402,9 @@ static void attn_worker(void *ctx, int ith, int nth) {
     const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
     const mx_type_kernels *kc = mx_kernels_get(a->kv->type);
     const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
-    const uint64_t es = a->kv->type == MX_TYPE_F16 ? 2 : 4;
+    const uint64_t es = mx_type_get(a->kv->type)->bytes;
     const uint8_t *kbase = a->kv->k, *vbase = a->kv->v;
+    const uint64_t n_slots = (uint64_t)a->kv->n_slots;
     float *scores = e->scores + (int64_t)ith * e->max_keys;
     int64_t i0, i1;
     mx_split_rows((int64_t)a->n_tok * hp->n_head, ith, nth, &i0, &i1);
@@ -415,7 +420,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
             float s;
             if (j < a->pos0) {
                 const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
-                s = kc->dot(kbase + ((uint64_t)slot * (uint64_t)e->kv_dim + (uint64_t)kvh * hd) * es, q, hd);
+                s = kc->dot(kbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, q, hd);
             } else {
                 s = kf->dot(e->k + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, q, hd);
             }
@@ -436,7 +441,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
             const float pj = scores[j - k0] * inv;
             if (j < a->pos0) {
                 const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
-                kc->axpy(pj, vbase + ((uint64_t)slot * (uint64_t)e->kv_dim + (uint64_t)kvh * hd) * es, out, hd);
+                kc->axpy(pj, vbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, out, hd);
             } else {
                 kf->axpy(pj, e->v + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, out, hd);
             }
@@ -483,22 +488,27 @@ static void rope_tables(mx_engine *e, int n_tok, int64_t pos0) {
     }
 }
 
-/* Round a row through f16 (keys and values of a step meet f16 cache rows in attention; using
- * the same rounded values makes results independent of how a prompt is split). */
-static void round_f16(mx_engine *e, float *row) {
-    for (int i = 0; i < e->kv_dim; i++) row[i] = mx_f16_to_f32(mx_f32_to_f16(row[i]));
+/* Round a row through the cache type (keys and values of a step meet cache rows in attention;
+ * using the same rounded values makes results independent of how a prompt is split). */
+static void round_kv(mx_engine *e, mx_type type, float *row) {
+    const mx_type_kernels *kc = mx_kernels_ref(type);
+    kc->from_f32(row, e->kv_tmp16, e->kv_dim);
+    kc->to_f32(e->kv_tmp16, row, e->kv_dim);
 }
 
 static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0) {
     const mx_type_kernels *kc = mx_kernels_ref(kv->type);
-    const uint64_t es = kv->type == MX_TYPE_F16 ? 2 : 4;
+    const uint64_t es = mx_type_get(kv->type)->bytes;
+    const int hd = e->hp.head_dim;
     for (int t = 0; t < n_tok; t++) {
         if (kv->ring && n_tok - t > kv->n_slots) continue; /* would be overwritten in this step */
         const int64_t pos = pos0 + t;
-        const int64_t slot = kv->ring ? pos % kv->n_slots : pos;
-        const uint64_t off = (uint64_t)slot * (uint64_t)e->kv_dim * es;
-        kc->from_f32(e->k + (int64_t)t * e->kv_dim, (uint8_t *)kv->k + off, e->kv_dim);
-        kc->from_f32(e->v + (int64_t)t * e->kv_dim, (uint8_t *)kv->v + off, e->kv_dim);
+        const uint64_t slot = (uint64_t)(kv->ring ? pos % kv->n_slots : pos);
+        for (int h = 0; h < e->hp.n_head_kv; h++) {
+            const uint64_t off = (((uint64_t)h * (uint64_t)kv->n_slots + slot) * (uint64_t)hd) * es;
+            kc->from_f32(e->k + (int64_t)t * e->kv_dim + h * hd, (uint8_t *)kv->k + off, hd);
+            kc->from_f32(e->v + (int64_t)t * e->kv_dim + h * hd, (uint8_t *)kv->v + off, hd);
+        }
     }
 }
 
@@ -514,8 +524,8 @@ static mixlm_status check_kv(const mx_engine *e, const mx_kv_view *kv, int64_t p
     for (int il = 0; il < e->hp.n_layer; il++) {
         const mx_kv_view *v = &kv[il];
         const mx_layer_spec *s = &e->m->layers[il];
-        if (!v->k || !v->v || (v->type != MX_TYPE_F32 && v->type != MX_TYPE_F16) || v->n_slots < 1)
-            return mx_err(MIXLM_ERR_STATE, "engine: layer %d: KV state is not an F32/F16 cache", il);
+        if (!v->k || !v->v || !mx_kv_type_ok(v->type) || v->n_slots < 1)
+            return mx_err(MIXLM_ERR_STATE, "engine: layer %d: KV state is not an F32/F16/BF16 cache", il);
         if (v->ring) {
             if (s->attn == MX_ATTN_FULL)
                 return mx_err(MIXLM_ERR_STATE, "engine: layer %d is full attention but its cache is a ring", il);
@@ -575,9 +585,9 @@ static mixlm_status forward_piece(mx_engine *e, const mx_kv_view *kv, const int3
                 rope_apply(q, hp->n_head, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
                 rope_apply(k, hp->n_head_kv, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
             }
-            if (kv[il].type == MX_TYPE_F16) {
-                round_f16(e, k);
-                round_f16(e, v);
+            if (kv[il].type != MX_TYPE_F32) {
+                round_kv(e, kv[il].type, k);
+                round_kv(e, kv[il].type, v);
             }
         }
         attn_task at = {.e = e, .spec = spec, .kv = &kv[il], .n_tok = n, .pos0 = pos0};
@@ -655,11 +665,11 @@ mixlm_status mx_engine_forward(mx_engine *e, const mx_kv_view *kv, const int32_t
 mixlm_status mx_kv_cache_create(const mx_engine *e, int32_t n_ctx, mx_type type,
                                 bool full_length_local, mx_kv_cache **out) {
     *out = NULL;
-    if (type != MX_TYPE_F32 && type != MX_TYPE_F16)
-        return mx_err(MIXLM_ERR_INVALID_ARG, "KV cache type must be F32 or F16");
+    if (!mx_kv_type_ok(type))
+        return mx_err(MIXLM_ERR_INVALID_ARG, "KV cache type must be F32, F16 or BF16");
     if (n_ctx < 1) return mx_err(MIXLM_ERR_INVALID_ARG, "KV cache length %d", n_ctx);
     const int nl = e->hp.n_layer;
-    const uint64_t es = type == MX_TYPE_F16 ? 2 : 4;
+    const uint64_t es = mx_type_get(type)->bytes;
     mx_kv_cache *c = mx_calloc(1, sizeof *c);
     if (!c || !(c->layers = mx_calloc((size_t)nl, sizeof *c->layers))) {
         free(c);

@@ -32,9 +32,10 @@ int32_t mx_engine_kv_dim(const mx_engine *e);    /* n_head_kv * head_dim: one ca
 int32_t mx_engine_n_vocab(const mx_engine *e);
 int mx_engine_n_threads(const mx_engine *e);
 
-/* One layer's KV state as the engine sees it: k and v each [n_slots][kv_dim] of `type` (F32 or
- * F16). A full cache stores position j in slot j; a ring (sliding and chunked layers) stores it
- * in slot j % n_slots and must hold at least the layer's window. */
+/* One layer's KV state as the engine sees it: k and v each [n_head_kv][n_slots][head_dim] of
+ * `type` (F32, F16 or BF16; the layout of the native contract's states). A full cache stores
+ * position j in slot j; a ring (sliding and chunked layers) stores it in slot j % n_slots and
+ * must hold at least the layer's window. */
 typedef struct mx_kv_view {
     void *k;
     void *v;
@@ -42,6 +43,10 @@ typedef struct mx_kv_view {
     int32_t n_slots;
     bool ring;
 } mx_kv_view;
+
+static inline bool mx_kv_type_ok(mx_type t) {
+    return t == MX_TYPE_F32 || t == MX_TYPE_F16 || t == MX_TYPE_BF16;
+}
 
 /* Which keys a query at position q may see under a layer's rule (SPEC.md section 1): the
  * contiguous range [*k0, q]. The engine evaluates masks this way instead of materialising them. */
