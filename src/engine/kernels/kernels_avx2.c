@@ -98,6 +98,15 @@ static void to_f32_bf16_avx2(const void *row, float *out, int64_t n) {
     for (; i < n; i++) out[i] = mx_bf16_to_f32(w[i]);
 }
 
+static void axpy_bf16_avx2(float a, const void *row, float *y, int64_t n) {
+    const uint16_t *w = row;
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_bf16x8(w + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * mx_bf16_to_f32(w[i]);
+}
+
 /* ---- Q8_0 ------------------------------------------------------------------------------ */
 
 static float dot_q8_0_avx2(const void *row, const float *x, int64_t n) {
@@ -131,6 +140,7 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_F16].axpy = axpy_f16_avx2;
     t[MX_TYPE_BF16].dot = dot_bf16_avx2;
     t[MX_TYPE_BF16].to_f32 = to_f32_bf16_avx2;
+    t[MX_TYPE_BF16].axpy = axpy_bf16_avx2;
     t[MX_TYPE_Q8_0].dot = dot_q8_0_avx2;
     t[MX_TYPE_Q8_0].to_f32 = to_f32_q8_0_avx2;
 }
