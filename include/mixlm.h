@@ -85,5 +85,8 @@ MIXLM_API void mixlm_force_reference_kernels(bool force);
 #include "mixlm/model.h"
 #include "mixlm/tokenizer.h"
 #include "mixlm/template.h"
+#include "mixlm/contract.h"
+#include "mixlm/state.h"
+#include "mixlm/executor.h"
 
 #endif /* MIXLM_H */
