@@ -304,7 +304,19 @@ char *mixlm_model_describe_json(const mixlm_model *m) {
         first = 0;
     }
     mx_buf_puts(&b, "}}");
-    /* CONTRACT: the contract module adds its "contract" key here (derived from the model). */
+    /* The native contract derived from the model (src/contract/native.c), with default
+     * parameters; null plus the reason when the model cannot be described by one. */
+    mixlm_contract *contract = NULL;
+    if (mixlm_model_contract(m, mixlm_contract_default_params(), &contract) == MIXLM_OK) {
+        char *cj = mixlm_contract_to_json(contract);
+        mx_buf_puts(&b, ",\"contract\":");
+        mx_buf_puts(&b, cj ? cj : "null");
+        free(cj);
+        mixlm_contract_free(contract);
+    } else {
+        mx_buf_puts(&b, ",\"contract\":null,\"contract_error\":");
+        mx_buf_json_str(&b, mixlm_last_error(), strlen(mixlm_last_error()));
+    }
     mx_buf_putc(&b, '}');
     return mx_buf_take(&b);
 }

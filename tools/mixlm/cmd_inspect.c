@@ -89,7 +89,17 @@ static void print_text(const mixlm_model *m) {
         print_bytes(bytes_by[t]);
         printf("\n");
     }
-    /* CONTRACT: the contract module prints the derived contract here. */
+
+    /* The native contract (src/contract/native.c) with default parameters. */
+    mixlm_contract *contract = NULL;
+    if (mixlm_model_contract(m, mixlm_contract_default_params(), &contract) == MIXLM_OK) {
+        char *text = mixlm_contract_describe(contract);
+        printf("\n%s", text ? text : "contract: (out of memory)\n");
+        free(text);
+        mixlm_contract_free(contract);
+    } else {
+        printf("\ncontract: none: %s\n", mixlm_last_error());
+    }
 }
 
 int cmd_inspect(int argc, char **argv) {
