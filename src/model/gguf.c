@@ -734,6 +734,13 @@ static void value_json(const mx_gguf *g, mx_buf *b, mx_gguf_vtype t, uint64_t *p
     mx_buf_putc(b, ']');
 }
 
+const uint8_t *mx_gguf_kv_raw(const mx_gguf *g, int64_t i, uint64_t *len) {
+    if (!g || i < 0 || i >= g->n_kv) return NULL;
+    uint64_t start = g->kv[i].val - (g->kv[i].type == MX_GGUF_ARRAY ? 12 : 0);
+    *len = g->kv[i].val_end - start;
+    return g->data + start;
+}
+
 char *mx_gguf_kv_json(const mx_gguf *g, int64_t i, uint64_t max_elems) {
     if (!g || i < 0 || i >= g->n_kv) return NULL;
     mx_buf b = {0};

@@ -88,6 +88,10 @@ int mx_gguf_arr_i64(const mx_gguf *g, const char *key, uint64_t i, int64_t *out)
 /* Element i of a numeric array converted to float. */
 int mx_gguf_arr_f32(const mx_gguf *g, const char *key, uint64_t i, float *out);
 
+/* The raw little-endian value bytes of kv i as stored in the file (for arrays: starting at the
+ * element type, i.e. including the array header), for copying values verbatim. */
+const uint8_t *mx_gguf_kv_raw(const mx_gguf *g, int64_t i, uint64_t *len);
+
 /* Append the value of kv i as JSON to a malloc'd string (arrays longer than max_elems are cut
  * with a trailing "..." string element). Returns NULL on allocation failure. For display. */
 char *mx_gguf_kv_json(const mx_gguf *g, int64_t i, uint64_t max_elems);
