@@ -88,5 +88,6 @@ MIXLM_API void mixlm_force_reference_kernels(bool force);
 #include "mixlm/contract.h"
 #include "mixlm/state.h"
 #include "mixlm/executor.h"
+#include "mixlm/engine.h"
 
 #endif /* MIXLM_H */

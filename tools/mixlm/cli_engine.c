@@ -112,36 +112,40 @@ int cli_engine_open(cli_engine *ce, const char *cmd, const char *model_path, int
         cli_lib_error(cmd, model_path, st);
         return 1;
     }
-    mx_engine_params p = mx_engine_default_params();
+    mixlm_native_params p = mixlm_native_default_params();
     p.n_threads = threads;
-    p.n_ctx = n_ctx;
-    p.n_batch = MX_MIN(n_ctx, 256);
-    st = mx_engine_create(ce->model, p, &ce->engine);
-    if (!st) st = mx_kv_cache_create(ce->engine, n_ctx, kv_type, false, &ce->kv);
+    p.contract.n_ctx = n_ctx;
+    p.contract.kv_dtype = kv_type == MX_TYPE_F16    ? MIXLM_DTYPE_F16
+                          : kv_type == MX_TYPE_BF16 ? MIXLM_DTYPE_BF16
+                                                    : MIXLM_DTYPE_F32;
+    st = mixlm_native_executor_create(ce->model, p, &ce->ex);
+    if (!st) st = mixlm_state_create(mixlm_executor_contract(ce->ex), &ce->state);
     if (st) {
         cli_lib_error(cmd, model_path, st);
         cli_engine_close(ce);
         return 1;
     }
+    ce->n_vocab = ce->model->hp.n_vocab;
     return 0;
 }
 
 int cli_engine_feed(cli_engine *ce, const char *cmd, const int32_t *tokens, int32_t n,
                     float *logits, bool all) {
-    mixlm_status st = mx_engine_forward(ce->engine, ce->kv->layers, tokens, n, ce->pos, logits, all);
+    mixlm_seq seq = {.state = ce->state, .tokens = tokens, .n_tokens = n, .logits_all = all,
+                     .logits = logits};
+    mixlm_status st = mixlm_decode(ce->ex, &seq, 1);
     if (st) {
-        cli_lib_error(cmd, "forward pass", st);
+        cli_lib_error(cmd, "decode", st);
         return 1;
     }
-    ce->pos += n;
     return 0;
 }
 
-void cli_engine_reset(cli_engine *ce) { ce->pos = 0; }
+void cli_engine_reset(cli_engine *ce) { mixlm_state_reset(ce->state); }
 
 void cli_engine_close(cli_engine *ce) {
-    mx_kv_cache_free(ce->kv);
-    mx_engine_free(ce->engine);
+    mixlm_state_free(ce->state);
+    mixlm_executor_free(ce->ex);
     mixlm_model_free(ce->model);
     memset(ce, 0, sizeof *ce);
 }

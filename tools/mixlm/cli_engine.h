@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The model behind the native executor and one sequence state: the same stateful path the
+ * generation loop uses (mixlm_decode), so --chunk exercises the real KV state handling. */
 typedef struct cli_engine {
     mixlm_model *model;
-    mx_engine *engine;
-    mx_kv_cache *kv;
-    int64_t pos;
+    mixlm_executor *ex;
+    mixlm_state *state;
+    int32_t n_vocab;
 } cli_engine;
 
 int cli_default_threads(void);

@@ -88,7 +88,7 @@ int cmd_logits(int argc, char **argv) {
     FILE *f = NULL;
     if (reference) mixlm_force_reference_kernels(true);
     if (cli_engine_open(&ce, "logits", model_path, (int)threads, n_tokens, kv_type) != 0) goto done;
-    const int32_t n_vocab = mx_engine_n_vocab(ce.engine);
+    const int32_t n_vocab = ce.n_vocab;
     logits = malloc((size_t)n_tokens * (size_t)n_vocab * sizeof(float));
     if (!logits) {
         cli_error("logits", "out of memory for %d x %d logits", n_tokens, n_vocab);

@@ -144,7 +144,7 @@ int cmd_perplexity(int argc, char **argv) {
     cli_engine ce;
     float *logits = NULL;
     if (cli_engine_open(&ce, "perplexity", model_path, (int)threads, (int32_t)ctx, kv_type)) goto done;
-    const int32_t n_vocab = mx_engine_n_vocab(ce.engine);
+    const int32_t n_vocab = ce.n_vocab;
     logits = malloc((size_t)ROWS * (size_t)n_vocab * sizeof(float));
     if (!logits) {
         cli_error("perplexity", "out of memory");
