@@ -522,7 +522,7 @@ char *mixlm_contract_describe(const mixlm_contract *c) {
         mx_buf_putc(&b, '\n');
     }
     if (c->has_output)
-        mx_buf_printf(&b, "  output: %s, logits for %s rows, vocabulary %d\n", c->output.name,
+        mx_buf_printf(&b, "  output: %s, logits rows: %s, vocabulary %d\n", c->output.name,
                       mx_rows_name(c->output.rows), (int)c->output.n_vocab);
     return mx_buf_take(&b);
 }
