@@ -212,6 +212,12 @@ static void test_quantised(const char *path) {
                   cases[c].bound);
         CHECK_MSG(agree * 10 >= g_n_tokens * 9, "%s %s: argmax agrees at %d", path, cases[c].name, agree);
         CHECK_EQ_INT(argmax_agree_where_clear(ref, got, g_n_tokens, cases[c].bound), 0);
+        /* prefill (tiles widened to f32) and decode (the type's own dot) agree bit for bit */
+        float *one = malloc(n * 4);
+        st = run(&cm.m, 2, 1, MX_TYPE_F32, false, g_tokens, g_n_tokens, one);
+        CHECK_MSG(!st && max_diff(one, got, n) == 0.0, "%s %s: chunk 1 vs chunk 7 %.3g", path,
+                  cases[c].name, max_diff(one, got, n));
+        free(one);
         convert_free(&cm);
     }
     const struct { mx_type t; const char *name; double bound; } kvs[] = {

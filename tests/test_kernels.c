@@ -127,6 +127,44 @@ static void test_helpers(void) {
     free(x); free(w); free(y);
 }
 
+/* The prefill path (dequantise a tile, f32 tile product) must give the same bits as the decode
+ * path (the type's own dot): the f32 dot of a dequantised row equals the type's dot exactly,
+ * and the tile product equals the f32 dot exactly, for each kernel set. */
+static void test_prefill_equals_decode(void) {
+    const int64_t n = 1152 + 32;
+    const int nr = 7, nt = 5;
+    float *w = malloc((size_t)(nr * n) * 4), *x = malloc((size_t)(nt * n) * 4), *deq = malloc((size_t)(nr * n) * 4);
+    float y[5 * 7];
+    for (int64_t i = 0; i < nr * n; i++) w[i] = frand();
+    for (int64_t i = 0; i < nt * n; i++) x[i] = frand();
+    for (int set = 0; set < 2; set++) {
+        if (set == 1 && !mx_kernels_have_avx2()) break;
+        const mx_gemm_f32_fn gemm = set ? mx_gemm_f32_avx2_fn() : mx_gemm_f32_ref_fn();
+        const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
+        for (size_t ti = 0; ti < MX_ARRAY_LEN(TYPES); ti++) {
+            const mx_type_kernels *k = set ? mx_kernels_avx2(TYPES[ti]) : mx_kernels_ref(TYPES[ti]);
+            const uint64_t rb = mx_type_row_bytes(TYPES[ti], (uint64_t)n);
+            uint8_t *q = malloc((size_t)(rb * nr));
+            int same = 1;
+            for (int r = 0; r < nr; r++) {
+                k->from_f32(w + r * n, q + r * rb, n);
+                k->to_f32(q + r * rb, deq + r * n, n);
+            }
+            gemm(deq, n, nr, x, n, nt, y, nr, n);
+            for (int t = 0; t < nt; t++)
+                for (int r = 0; r < nr; r++) {
+                    const float direct = k->dot(q + r * rb, x + t * n, n);
+                    const float viaf32 = f32->dot(deq + r * n, x + t * n, n);
+                    same &= direct == viaf32 && y[t * nr + r] == direct;
+                }
+            CHECK_MSG(same, "set %d type %d: type dot == f32 dot of dequantised == tile product",
+                      set, (int)TYPES[ti]);
+            free(q);
+        }
+    }
+    free(w); free(x); free(deq);
+}
+
 static void test_force_reference(void) {
     mixlm_force_reference_kernels(true);
     CHECK_EQ_STR(mx_kernels_isa(), "reference");
@@ -167,6 +205,7 @@ int main(void) {
     test_simd_vs_ref();
     test_q8_0_roundtrip();
     test_helpers();
+    test_prefill_equals_decode();
     test_force_reference();
     test_pool();
     return check_summary("test_kernels");

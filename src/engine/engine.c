@@ -31,6 +31,8 @@ typedef struct mx_layer_w {
 } mx_layer_w;
 
 #define MX_MAX_ROPE_CFG 8
+#define MM_TILE_FLOATS 32768   /* prefill weight tile, see mm_worker() */
+#define MM_TILE_MAX_ROWS 16
 
 struct mx_engine {
     const mixlm_model *m;
@@ -53,6 +55,8 @@ struct mx_engine {
     float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
     float *scores;                /* [n_threads][max_keys] */
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
+    float *tile;                  /* [n_threads][tile_floats]: f32 weight tiles for prefill */
+    int64_t tile_floats;
 };
 
 static mixlm_status tensor_check(const mixlm_model *m, const char *name, int64_t ne0, int64_t ne1,
@@ -173,6 +177,7 @@ void mx_engine_free(mx_engine *e) {
     free(e->rope_cos);
     free(e->rope_sin);
     free(e->scores);
+    free(e->tile);
     free(e->kv_tmp16);
     free(e);
 }
@@ -313,6 +318,8 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->scores = scratch(p.n_threads, e->max_keys, &st);
+    e->tile_floats = MX_MAX((int64_t)MM_TILE_FLOATS, MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim));
+    e->tile = scratch(p.n_threads, e->tile_floats, &st);
     if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(float)))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
     if (st) {
@@ -346,34 +353,53 @@ typedef struct mm_task {
     mm_job jobs[3];
     int n_jobs;
     int n_tok;
+    float *tile;          /* [n_threads][tile_floats] */
+    int64_t tile_floats;
 } mm_task;
 
-/* Rows per tile: one tile of weight rows stays in cache while every token of the step is
- * multiplied with it (prefill reads each weight once per tile, not once per token). */
-#define MM_TILE 16
-
+/* Decode (one token): each row is one dot product in the weight's own type. Prefill (several
+ * tokens): a tile of rows is converted to f32 once (exactly: every supported type widens
+ * exactly to f32) into the thread's tile buffer and multiplied with every token by the f32 tile
+ * product, which reuses each loaded weight across tokens. Both paths give identical bits (see
+ * kernels.h), so results do not depend on how a prompt is split. A tile holds at most
+ * MM_TILE_FLOATS floats (128 KiB: stays in L2 while the step's tokens stream past it). */
 static void mm_worker(void *ctx, int ith, int nth) {
     const mm_task *task = ctx;
+    const mx_gemm_f32_fn gemm = mx_kernels_gemm_f32();
     for (int j = 0; j < task->n_jobs; j++) {
         const mm_job *jb = &task->jobs[j];
         const mx_mat *w = jb->w;
         const uint8_t *base = w->t->data;
-        const mx_dot_fn dot = w->k->dot;
         int64_t r0, r1;
         mx_split_rows(w->n_out, ith, nth, &r0, &r1);
-        for (int64_t rt = r0; rt < r1; rt += MM_TILE) {
-            const int64_t re = MX_MIN(rt + MM_TILE, r1);
-            for (int t = 0; t < task->n_tok; t++) {
-                const float *x = jb->x + t * jb->x_stride;
-                float *y = jb->y + t * jb->y_stride;
-                for (int64_t r = rt; r < re; r++)
-                    y[r] = dot(base + (uint64_t)r * w->row_bytes, x, w->n_in);
+        if (task->n_tok == 1) {
+            const mx_dot_fn dot = w->k->dot;
+            for (int64_t r = r0; r < r1; r++)
+                jb->y[r] = dot(base + (uint64_t)r * w->row_bytes, jb->x, w->n_in);
+            continue;
+        }
+        float *tile = task->tile + (int64_t)ith * task->tile_floats;
+        const int64_t rows = MX_MAX((int64_t)1, MX_MIN((int64_t)MM_TILE_MAX_ROWS, task->tile_floats / w->n_in));
+        for (int64_t rt = r0; rt < r1; rt += rows) {
+            const int nr = (int)MX_MIN(rows, r1 - rt);
+            const float *wt;
+            if (w->t->type == MX_TYPE_F32) {
+                wt = (const float *)(base + (uint64_t)rt * w->row_bytes);
+            } else {
+                for (int r = 0; r < nr; r++)
+                    w->k->to_f32(base + (uint64_t)(rt + r) * w->row_bytes, tile + r * w->n_in, w->n_in);
+                wt = tile;
             }
+            gemm(wt, w->n_in, nr, jb->x, jb->x_stride, task->n_tok, jb->y + rt, jb->y_stride, w->n_in);
         }
     }
 }
 
-static void mm_run(mx_engine *e, mm_task *task) { mx_pool_run(e->pool, mm_worker, task); }
+static void mm_run(mx_engine *e, mm_task *task) {
+    task->tile = e->tile;
+    task->tile_floats = e->tile_floats;
+    mx_pool_run(e->pool, mm_worker, task);
+}
 
 void mx_attn_key_range(const mx_layer_spec *spec, int64_t q, int64_t *k0) {
     switch (spec->attn) {

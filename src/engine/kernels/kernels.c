@@ -10,6 +10,7 @@
 static mx_type_kernels g_active[MX_TYPE_COUNT];
 static mx_type_kernels g_avx2[MX_TYPE_COUNT];
 static const char *g_isa = "reference";
+static mx_gemm_f32_fn g_gemm;
 static atomic_bool g_force_ref = false;
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +33,7 @@ static void fill_locked(void) {
     }
     memset(g_avx2, 0, sizeof g_avx2);
     g_isa = "reference";
+    g_gemm = mx_gemm_f32_ref_fn();
 #if defined(MIXLM_HAVE_X86_KERNELS)
     if (mx_kernels_have_avx2()) {
         /* The AVX2 table is the reference table with the entries kernels_avx2.c implements
@@ -42,6 +44,7 @@ static void fill_locked(void) {
             if (!g_active[t].dot) memset(&g_avx2[t], 0, sizeof g_avx2[t]);
         if (!atomic_load(&g_force_ref)) {
             memcpy(g_active, g_avx2, sizeof g_active);
+            g_gemm = mx_gemm_f32_avx2_fn();
             g_isa = "avx2";
         }
     }
@@ -80,6 +83,12 @@ const char *mx_kernels_isa(void) {
     return g_isa;
 }
 
+mx_gemm_f32_fn mx_kernels_gemm_f32(void) {
+    ensure_ready();
+    return g_gemm;
+}
+
 #if !defined(MIXLM_HAVE_X86_KERNELS)
 void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
+mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
 #endif

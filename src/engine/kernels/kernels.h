@@ -26,6 +26,12 @@ typedef void (*mx_from_f32_fn)(const float *x, void *row, int64_t n);
 /* y[i] += a * row[i]. */
 typedef void (*mx_axpy_fn)(float a, const void *row, float *y, int64_t n);
 
+/* The f32 tile product behind prefill: y[t * y_stride + r] = dot_f32(w + r * w_stride,
+ * x + t * x_stride, n) for r < nr, t < nt, each result bit-identical to the F32 dot kernel of
+ * the same table (so prefill and decode agree exactly). */
+typedef void (*mx_gemm_f32_fn)(const float *w, int64_t w_stride, int nr, const float *x,
+                               int64_t x_stride, int nt, float *y, int64_t y_stride, int64_t n);
+
 typedef struct mx_type_kernels {
     mx_dot_fn dot;
     mx_to_f32_fn to_f32;
@@ -39,6 +45,12 @@ const mx_type_kernels *mx_kernels_get(mx_type type);
 
 /* The scalar reference kernels for a type (NULL when unsupported). */
 const mx_type_kernels *mx_kernels_ref(mx_type type);
+
+/* The active f32 tile product, and the reference and AVX2 ones (the latter NULL when not
+ * available). */
+mx_gemm_f32_fn mx_kernels_gemm_f32(void);
+mx_gemm_f32_fn mx_gemm_f32_ref_fn(void);
+mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void);
 
 /* Name of the instruction set behind the active tables: "reference", "avx2". */
 const char *mx_kernels_isa(void);

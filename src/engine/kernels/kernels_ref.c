@@ -92,17 +92,18 @@ static void axpy_bf16_ref(float a, const void *row, float *y, int64_t n) {
 
 /* ---- Q8_0 ------------------------------------------------------------------------------ */
 
-/* Per block: sum in 8 lanes as above, then add d * block_sum to the running total. */
+/* Each element's weight d * q is exact in f32 (an 11-bit f16 scale times a 7-bit integer), so
+ * summing (d * q[i]) * x[i] in the F32 dot's lane order gives exactly the F32 dot of the
+ * dequantised row. Prefill relies on that: it dequantises tiles of rows once and runs the f32
+ * kernels, and must produce the same bits as decode's direct dot. */
 static float dot_q8_0_ref(const void *row, const float *x, int64_t n) {
     const mx_block_q8_0 *b = row;
     float acc[8] = {0};
     for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
         const float d = mx_f16_to_f32(b[ib].d);
         const float *xb = x + ib * MX_QK8_0;
-        float bs[8] = {0};
         for (int i = 0; i < MX_QK8_0; i += 8)
-            for (int j = 0; j < 8; j++) bs[j] += (float)b[ib].qs[i + j] * xb[i + j];
-        for (int j = 0; j < 8; j++) acc[j] += d * bs[j];
+            for (int j = 0; j < 8; j++) acc[j] += (d * (float)b[ib].qs[i + j]) * xb[i + j];
     }
     return lanes_sum(acc);
 }
@@ -139,6 +140,17 @@ static void axpy_q8_0_ref(float a, const void *row, float *y, int64_t n) {
         for (int i = 0; i < MX_QK8_0; i++) y[ib * MX_QK8_0 + i] += ad * (float)b[ib].qs[i];
     }
 }
+
+/* ---- f32 tile product ------------------------------------------------------------------ */
+
+static void gemm_f32_ref(const float *w, int64_t w_stride, int nr, const float *x,
+                         int64_t x_stride, int nt, float *y, int64_t y_stride, int64_t n) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = dot_f32_ref(w + r * w_stride, x + t * x_stride, n);
+}
+
+mx_gemm_f32_fn mx_gemm_f32_ref_fn(void) { return gemm_f32_ref; }
 
 /* ---- The reference table ---------------------------------------------------------------- */
 
