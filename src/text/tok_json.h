@@ -19,16 +19,17 @@ typedef enum tj_type {
 } tj_type;
 
 typedef struct tj_node {
-    uint8_t type;          /* tj_type */
-    uint32_t len;          /* string: bytes; array/object: number of children */
-    uint32_t next;         /* next sibling (0 = none; node 0 is the root, never a sibling) */
-    uint32_t child;        /* array/object: first child (0 = none) */
-    uint32_t key_len;      /* member of an object: its key */
-    const char *key;
+    const char *key;       /* member of an object: its key (not NUL-terminated) */
     union {
         double num;
         const char *str;   /* not NUL-terminated */
     } v;
+    uint32_t len;          /* string: bytes; array/object: number of children */
+    uint32_t next;         /* next sibling (0 = none; node 0 is the root, never a sibling) */
+    uint32_t key_len;
+    uint8_t type;          /* tj_type */
+    /* The first child of an array or object, when it has one, is the next node: children are
+     * parsed right after their parent. */
 } tj_node;
 
 typedef struct tj_doc {
@@ -42,10 +43,13 @@ typedef struct tj_doc {
 mixlm_status tj_parse(tj_doc *doc, const char *text, size_t len, const char *what);
 void tj_free(tj_doc *doc);
 
+/* malloc for big tables (huge pages where the system offers them); free with free(). */
+void *tj_big_alloc(size_t n);
+
 static inline const tj_node *tj_root(const tj_doc *d) { return &d->nodes[0]; }
 static inline const tj_node *tj_at(const tj_doc *d, uint32_t i) { return i ? &d->nodes[i] : NULL; }
 static inline const tj_node *tj_first(const tj_doc *d, const tj_node *n) {
-    return n && (n->type == TJ_ARRAY || n->type == TJ_OBJECT) ? tj_at(d, n->child) : NULL;
+    return n && (n->type == TJ_ARRAY || n->type == TJ_OBJECT) && n->len ? n + 1 : NULL;
 }
 static inline const tj_node *tj_next(const tj_doc *d, const tj_node *n) { return tj_at(d, n->next); }
 

@@ -111,6 +111,20 @@ typedef struct tok_trie_node {
     uint8_t byte;
 } tok_trie_node;
 
+/* One slot of the piece hash: the hash's high bits as a tag and the piece's place in the pool,
+ * so that a probe touches one cache line and compares bytes only when the tag matches. */
+typedef struct tok_hslot {
+    uint32_t tag;
+    int32_t id;
+    uint32_t off, len;
+} tok_hslot;
+
+typedef struct tok_mslot {
+    uint64_t key;                 /* (left id << 32 | right id) + 1, 0 = empty */
+    uint32_t rank;
+    int32_t result;
+} tok_mslot;
+
 struct mixlm_tokenizer {
     int model;                    /* TOK_* */
 
@@ -121,13 +135,11 @@ struct mixlm_tokenizer {
     uint32_t *piece_off, *piece_len;
     uint8_t *attr;
     int32_t n_vocab;
-    int32_t *hash;                /* open addressing, -1 empty */
+    tok_hslot *hash;              /* open addressing, id -1 = empty */
     uint32_t hash_mask;
 
     /* BPE */
-    uint64_t *merge_key;          /* (left id << 32 | right id) + 1, 0 empty */
-    uint32_t *merge_rank;
-    int32_t *merge_result;
+    tok_mslot *merges;            /* open addressing on (left id, right id) */
     uint32_t merge_mask;
     int32_t n_merges;
     bool merges_by_score;         /* GGUF SentencePiece: the merged piece with the best score wins */
@@ -202,6 +214,7 @@ mixlm_status tok_set_vocab_size(mixlm_tokenizer *t, int32_t n);
 mixlm_status tok_set_piece(mixlm_tokenizer *t, int32_t id, const char *s, size_t n);
 mixlm_status tok_build_index(mixlm_tokenizer *t);  /* hash of pieces, byte ids, holes */
 int32_t tok_lookup(const mixlm_tokenizer *t, const char *s, size_t n);
+void tok_lookup_batch(const mixlm_tokenizer *t, size_t n, const char *const *s, const size_t *len, int32_t *out);
 mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t result, uint32_t rank);
 mixlm_status tok_merges_alloc(mixlm_tokenizer *t, size_t n);
 mixlm_status tok_add_added(mixlm_tokenizer *t, const tok_added *a, const char *content);

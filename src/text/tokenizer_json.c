@@ -419,55 +419,87 @@ static mixlm_status load_vocab_object(const jl *c, const tj_node *vocab) {
     return MIXLM_OK;
 }
 
+/* Merges are checked and entered in batches so that their vocabulary lookups overlap (see
+ * tok_lookup_batch). */
+#define MERGE_BATCH 256
+
+static mixlm_status merge_error(const jl *c, uint32_t rank, const char *which, size_t wl) {
+    return mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u names \"%.*s\", which is not in the vocabulary", c->what, rank,
+                  (int)MX_MIN(wl, 100), which);
+}
+
 static mixlm_status load_merges(const jl *c, const tj_node *merges) {
     mixlm_tokenizer *t = c->t;
     if (!merges || merges->type != TJ_ARRAY) return bad(c, "model.merges must be an array", NULL);
     mixlm_status st = tok_merges_alloc(t, merges->len);
     if (st) return st;
-    mx_buf cat = {0};
+    const char *ptr[3 * MERGE_BATCH];
+    size_t len[3 * MERGE_BATCH];
+    int32_t ids[3 * MERGE_BATCH];
+    size_t coff[MERGE_BATCH];
+    char *cat = malloc((size_t)1 << 16);
+    size_t cat_cap = (size_t)1 << 16;
+    if (!cat) return mx_err(MIXLM_ERR_NOMEM, "out of memory");
     uint32_t rank = 0;
-    for (const tj_node *e = tj_first(c->d, merges); e; e = tj_next(c->d, e), rank++) {
-        const char *a, *b;
-        size_t al, bl;
-        if (e->type == TJ_STRING) {
-            const char *sp = memchr(e->v.str, ' ', e->len);
-            if (!sp || memchr(sp + 1, ' ', e->len - (size_t)(sp + 1 - e->v.str)) || sp == e->v.str ||
-                sp + 1 == e->v.str + e->len) {
-                mx_buf_free(&cat);
-                return mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u \"%.*s\" is not two pieces separated by one space",
-                              c->what, rank, (int)MX_MIN(e->len, 100), e->v.str);
+    const tj_node *e = tj_first(c->d, merges);
+    while (e && !st) {
+        size_t m = 0, cat_len = 0;
+        uint32_t first = rank;
+        /* pass 1: split, concatenate */
+        for (; e && m < MERGE_BATCH; e = tj_next(c->d, e), m++, rank++) {
+            const char *a, *b;
+            size_t al, bl;
+            if (e->type == TJ_STRING) {
+                const char *sp = memchr(e->v.str, ' ', e->len);
+                if (!sp || memchr(sp + 1, ' ', e->len - (size_t)(sp + 1 - e->v.str)) || sp == e->v.str ||
+                    sp + 1 == e->v.str + e->len) {
+                    st = mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u \"%.*s\" is not two pieces separated by one space",
+                                c->what, rank, (int)MX_MIN(e->len, 100), e->v.str);
+                    break;
+                }
+                a = e->v.str;
+                al = (size_t)(sp - a);
+                b = sp + 1;
+                bl = e->len - al - 1;
+            } else if (e->type == TJ_ARRAY && e->len == 2 && tj_is_str(tj_first(c->d, e)) &&
+                       tj_is_str(tj_next(c->d, tj_first(c->d, e)))) {
+                const tj_node *x = tj_first(c->d, e), *y = tj_next(c->d, x);
+                a = x->v.str; al = x->len; b = y->v.str; bl = y->len;
+            } else {
+                st = mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u must be a string \"a b\" or a pair of strings", c->what, rank);
+                break;
             }
-            a = e->v.str;
-            al = (size_t)(sp - a);
-            b = sp + 1;
-            bl = e->len - al - 1;
-        } else if (e->type == TJ_ARRAY && e->len == 2 && tj_is_str(tj_first(c->d, e)) &&
-                   tj_is_str(tj_next(c->d, tj_first(c->d, e)))) {
-            const tj_node *x = tj_first(c->d, e), *y = tj_next(c->d, x);
-            a = x->v.str; al = x->len; b = y->v.str; bl = y->len;
-        } else {
-            mx_buf_free(&cat);
-            return mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u must be a string \"a b\" or a pair of strings", c->what, rank);
+            if (cat_cap - cat_len < al + bl) {
+                /* the batch's concatenations live in one buffer: make room, then re-point */
+                size_t nc = cat_cap;
+                while (nc - cat_len < al + bl) nc *= 2;
+                char *p = realloc(cat, nc);
+                if (!p) { st = mx_err(MIXLM_ERR_NOMEM, "out of memory"); break; }
+                cat = p;
+                cat_cap = nc;
+            }
+            memcpy(cat + cat_len, a, al);
+            memcpy(cat + cat_len + al, b, bl);
+            ptr[3 * m] = a; len[3 * m] = al;
+            ptr[3 * m + 1] = b; len[3 * m + 1] = bl;
+            coff[m] = cat_len; len[3 * m + 2] = al + bl;
+            cat_len += al + bl;
         }
-        int32_t ia = tok_lookup(t, a, al), ib = tok_lookup(t, b, bl);
-        cat.len = 0;
-        mx_buf_append(&cat, a, al);
-        mx_buf_append(&cat, b, bl);
-        if (cat.failed) { mx_buf_free(&cat); return mx_err(MIXLM_ERR_NOMEM, "out of memory"); }
-        int32_t ir = tok_lookup(t, cat.data, cat.len);
-        if (ia < 0 || ib < 0 || ir < 0) {
-            const char *which = ia < 0 ? a : ib < 0 ? b : cat.data;
-            size_t wl = ia < 0 ? al : ib < 0 ? bl : cat.len;
-            mixlm_status r = mx_err(MIXLM_ERR_FORMAT, "%s: merge #%u names \"%.*s\", which is not in the vocabulary",
-                                    c->what, rank, (int)MX_MIN(wl, 100), which);
-            mx_buf_free(&cat);
-            return r;
+        if (st) break;
+        for (size_t k = 0; k < m; k++) ptr[3 * k + 2] = cat + coff[k];
+        /* pass 2: look everything up, then enter the merges */
+        tok_lookup_batch(t, 3 * m, ptr, len, ids);
+        for (size_t k = 0; k < m && !st; k++) {
+            for (int j = 0; j < 3; j++)
+                if (ids[3 * k + (size_t)j] < 0) {
+                    st = merge_error(c, first + (uint32_t)k, ptr[3 * k + (size_t)j], len[3 * k + (size_t)j]);
+                    break;
+                }
+            if (!st) st = tok_add_merge(t, ids[3 * k], ids[3 * k + 1], ids[3 * k + 2], first + (uint32_t)k);
         }
-        st = tok_add_merge(t, ia, ib, ir, rank);
-        if (st) { mx_buf_free(&cat); return st; }
     }
-    mx_buf_free(&cat);
-    return MIXLM_OK;
+    free(cat);
+    return st;
 }
 
 static mixlm_status load_model(const jl *c, const tj_node *m, const tj_node *added) {

@@ -67,14 +67,14 @@ static inline uint64_t merge_hash(uint64_t k) {
 }
 
 static int merge_find(const mixlm_tokenizer *t, int32_t a, int32_t b, uint32_t *rank, int32_t *result) {
-    if (!t->merge_key) return 0;
+    if (!t->merges) return 0;
     uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
     for (uint64_t h = merge_hash(key) & t->merge_mask;; h = (h + 1) & t->merge_mask) {
-        uint64_t k = t->merge_key[h];
-        if (!k) return 0;
-        if (k == key) {
-            *rank = t->merge_rank[h];
-            *result = t->merge_result[h];
+        const tok_mslot *e = &t->merges[h];
+        if (!e->key) return 0;
+        if (e->key == key) {
+            *rank = e->rank;
+            *result = e->result;
             return 1;
         }
     }
