@@ -444,7 +444,7 @@ static void js_trim(const char *s, size_t n, bool left, bool right, size_t *b, s
     *e = j;
 }
 
-static mixlm_status utf8proc_form(mx_buf *out, const char *s, size_t n, int opts) {
+static mixlm_status utf8proc_form1(mx_buf *out, const char *s, size_t n, int opts) {
     if (n == 0) return MIXLM_OK;
     utf8proc_uint8_t *res = NULL;
     utf8proc_ssize_t r = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &res,
@@ -452,6 +452,27 @@ static mixlm_status utf8proc_form(mx_buf *out, const char *s, size_t n, int opts
     if (r < 0) return mx_err(MIXLM_ERR_INTERNAL, "normalization failed: %s", utf8proc_errmsg(r));
     mx_buf_append(out, res, (size_t)r);
     free(res);
+    return MIXLM_OK;
+}
+
+/* Unicode normalisation, with ASCII passed through: no normal form changes an ASCII character,
+ * and none composes a character with an ASCII character that follows it (the second of a
+ * composition pair is always a combining mark or a Hangul jamo), so the text can be cut in
+ * front of every ASCII character and only the runs between go through utf8proc. */
+static mixlm_status utf8proc_form(mx_buf *out, const char *s, size_t n, int opts) {
+    size_t i = 0;
+    while (i < n) {
+        size_t a = i;
+        while (i < n && (unsigned char)s[i] < 0x80) i++;
+        if (i == n) { mx_buf_append(out, s + a, i - a); break; }
+        /* the ASCII character in front of a non-ASCII run may compose with it: keep it with
+         * the run (the cut goes in front of it) */
+        size_t b = i > a ? i - 1 : i;
+        mx_buf_append(out, s + a, b - a);
+        while (i < n && (unsigned char)s[i] >= 0x80) i++;
+        mixlm_status st = utf8proc_form1(out, s + b, i - b, opts);
+        if (st) return st;
+    }
     return MIXLM_OK;
 }
 
@@ -847,6 +868,18 @@ static mixlm_status pre_one(const tok_pre *p, tok_match *m, const char *s, size_
 
 /* ==== Encoding =============================================================================== */
 
+/* A per-call cache of words already run through the model: prose repeats its words, and the
+ * model (BPE merges above all) is most of the cost of encoding. Per call, so that a tokenizer
+ * stays immutable and shareable between threads. */
+typedef struct wc_slot {
+    uint64_t hash;                /* 0 = empty */
+    uint32_t word_off, word_len;  /* in wc_bytes */
+    uint32_t ids_off, ids_len;    /* in wc_ids */
+} wc_slot;
+
+#define WC_MAX_WORD 128
+#define WC_MAX_SLOTS (1u << 18)
+
 typedef struct enc_ctx {
     tok_match *m;
     tok_scratch *s;
@@ -854,7 +887,72 @@ typedef struct enc_ctx {
     tok_list words;
     int32_t *ids;
     size_t n, cap;
+    wc_slot *wc;
+    uint32_t wc_cap, wc_used;
+    mx_buf wc_bytes;
+    int32_t *wc_ids;
+    size_t wc_n_ids, wc_cap_ids;
 } enc_ctx;
+
+static void wc_free(enc_ctx *c) {
+    free(c->wc);
+    mx_buf_free(&c->wc_bytes);
+    free(c->wc_ids);
+}
+
+/* Index of the slot holding word (or of the empty slot where it goes); -1 without a table. */
+static int64_t wc_find(const enc_ctx *c, uint64_t h, const char *w, size_t n) {
+    if (!c->wc) return -1;
+    for (uint32_t i = (uint32_t)h & (c->wc_cap - 1);; i = (i + 1) & (c->wc_cap - 1)) {
+        const wc_slot *e = &c->wc[i];
+        if (!e->hash) return i;
+        if (e->hash == h && e->word_len == n && !memcmp(c->wc_bytes.data + e->word_off, w, n)) return i;
+    }
+}
+
+static int wc_grow(enc_ctx *c) {
+    uint32_t nc = c->wc_cap ? c->wc_cap * 2 : 1024;
+    wc_slot *t = calloc(nc, sizeof *t);
+    if (!t) return 0;
+    for (uint32_t i = 0; i < c->wc_cap; i++) {
+        if (!c->wc[i].hash) continue;
+        uint32_t j = (uint32_t)c->wc[i].hash & (nc - 1);
+        while (t[j].hash) j = (j + 1) & (nc - 1);
+        t[j] = c->wc[i];
+    }
+    free(c->wc);
+    c->wc = t;
+    c->wc_cap = nc;
+    return 1;
+}
+
+static void wc_insert(enc_ctx *c, uint64_t h, const char *w, size_t n, const int32_t *ids, size_t k) {
+    if (c->wc_used * 2 >= c->wc_cap) {
+        if (c->wc_cap >= WC_MAX_SLOTS || !wc_grow(c)) return;
+    }
+    int64_t i = wc_find(c, h, w, n);
+    if (i < 0 || c->wc[i].hash) return;
+    if (c->wc_n_ids + k > c->wc_cap_ids) {
+        size_t nc = c->wc_cap_ids ? c->wc_cap_ids * 2 : 4096;
+        while (nc < c->wc_n_ids + k) nc *= 2;
+        int32_t *p = realloc(c->wc_ids, nc * sizeof *p);
+        if (!p) return;
+        c->wc_ids = p;
+        c->wc_cap_ids = nc;
+    }
+    size_t off = c->wc_bytes.len;
+    mx_buf_append(&c->wc_bytes, w, n);
+    if (c->wc_bytes.failed || off > UINT32_MAX / 2 || c->wc_n_ids > UINT32_MAX / 2) return;
+    memcpy(c->wc_ids + c->wc_n_ids, ids, k * sizeof *ids);
+    c->wc[i] = (wc_slot){h, (uint32_t)off, (uint32_t)n, (uint32_t)c->wc_n_ids, (uint32_t)k};
+    c->wc_n_ids += k;
+    c->wc_used++;
+}
+
+static inline uint64_t wc_hash(const char *s, size_t n) {
+    uint64_t h = str_hash(s, n);
+    return h ? h : 1;
+}
 
 static mixlm_status push_ids(enc_ctx *c, const int32_t *ids, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -909,8 +1007,22 @@ static mixlm_status encode_section(const mixlm_tokenizer *t, enc_ctx *c, const c
     for (size_t w = 0; w < c->words.n; w++) {
         size_t wl;
         const char *wd = tok_list_at(&c->words, w, &wl);
+        if (wl == 0 || wl > WC_MAX_WORD) {
+            st = tok_model_word(t, c->s, wd, wl, &c->ids, &c->n, &c->cap);
+            if (st) return st;
+            continue;
+        }
+        uint64_t h = wc_hash(wd, wl);
+        int64_t slot = wc_find(c, h, wd, wl);
+        if (slot >= 0 && c->wc[slot].hash) {
+            st = push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len);
+            if (st) return st;
+            continue;
+        }
+        size_t before = c->n;
         st = tok_model_word(t, c->s, wd, wl, &c->ids, &c->n, &c->cap);
         if (st) return st;
+        wc_insert(c, h, wd, wl, c->ids + before, c->n - before);
     }
     if (t->fuse_unk && t->unk_id >= 0 && t->model == TOK_BPE) {
         size_t o = first;
@@ -999,6 +1111,7 @@ mixlm_status mixlm_tokenizer_encode_ex(const mixlm_tokenizer *t, const char *tex
     tok_scratch_free(c.s);
     mx_buf_free(&c.norm);
     tok_list_free(&c.words);
+    wc_free(&c);
     mx_buf_free(&clean);
     if (st) { free(c.ids); return st; }
     if (!c.ids) c.ids = malloc(sizeof(int32_t));
