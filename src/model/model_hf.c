@@ -47,8 +47,14 @@ static mixlm_status read_json(const char *path, uint64_t cap, int required, cJSO
     return MIXLM_OK;
 }
 
+/* Object member lookup. With a repeated key the last one wins, as in Python's json module,
+ * which is what the transformers library sees. */
 static const cJSON *jget(const cJSON *o, const char *key) {
-    return o ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+    const cJSON *found = NULL;
+    if (!cJSON_IsObject(o)) return NULL;
+    for (const cJSON *e = o->child; e; e = e->next)
+        if (e->string && strcmp(e->string, key) == 0) found = e;
+    return found;
 }
 
 /* Number lookup in the text config, then the top-level config: 1 found, 0 absent/null,
