@@ -1,6 +1,7 @@
 /* test_engine_families.c: the Llama-family variants the oracle does not cover (Qwen 2 biases
  * and partial sliding, Qwen 3 q/k norms with head_dim * heads != hidden, Mistral sliding on
- * every layer, untied output matrices) against float64 reference logits
+ * every layer, untied output matrices; Gemma 3 with linear RoPE scaling on its global layer
+ * and query_pre_attn_scalar != head_dim) against float64 reference logits
  * (tests/data/engine/PROVENANCE.md), through the native executor, in several chunkings. */
 #include "check.h"
 
@@ -78,5 +79,6 @@ int main(void) {
     run_case("hf-tiny-qwen2", tok, n);
     run_case("hf-tiny-qwen3", tok, n);
     run_case("hf-tiny-mistral", tok, n);
+    run_case("hf-tiny-gemma3-scaled", tok, n);
     return check_summary("test_engine_families");
 }

@@ -51,7 +51,13 @@ def rope(x, pos, theta):  # x [T, H, d], rotate_half (HF) form
     return x * cos + rot * sin
 
 
+def gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
 def forward(cfg, W, ids):
+    if cfg["model_type"] == "gemma3_text":
+        return forward_gemma3(cfg, W, ids)
     T = len(ids)
     E, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     d = cfg.get("head_dim", E // H)
@@ -93,6 +99,52 @@ def forward(cfg, W, ids):
     return x @ out_w.T
 
 
+def forward_gemma3(cfg, W, ids):
+    """Gemma 3 text: embedding times sqrt(hidden) rounded to f32, (1 + w) norms, sandwich norms,
+    q/k norms, local RoPE base without scaling on sliding layers, global base with linear
+    scaling on full layers, scale query_pre_attn_scalar^-0.5, GELU (tanh) gate, tied output."""
+    T = len(ids)
+    E, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    d, eps = cfg["head_dim"], cfg["rms_norm_eps"]
+    g = lambda n: W[n].astype(np.float64)
+    nrm = lambda x, n: rmsnorm(x, 1.0 + g(n), eps)
+    x = g("model.embed_tokens.weight")[ids] * float(np.float32(np.sqrt(E)))
+    pos = np.arange(T, dtype=np.float64)
+    for l in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{l}."
+        sliding = cfg["layer_types"][l] == "sliding_attention"
+        h = nrm(x, p + "input_layernorm.weight")
+        q, k, v = (h @ g(p + f"self_attn.{n}_proj.weight").T for n in "qkv")
+        q, k, v = q.reshape(T, H, d), k.reshape(T, KV, d), v.reshape(T, KV, d)
+        q = nrm(q, p + "self_attn.q_norm.weight")
+        k = nrm(k, p + "self_attn.k_norm.weight")
+        if sliding:
+            q, k = rope(q, pos, cfg["rope_local_base_freq"]), rope(k, pos, cfg["rope_local_base_freq"])
+        else:
+            f = cfg["rope_scaling"]["factor"]
+            q, k = rope(q, pos / f, cfg["rope_theta"]), rope(k, pos / f, cfg["rope_theta"])
+        out = np.zeros((T, H, d))
+        for hh in range(H):
+            kh = hh // (H // KV)
+            s = q[:, hh, :] @ k[:, kh, :].T * cfg["query_pre_attn_scalar"] ** -0.5
+            qi, ki = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+            vis = ki <= qi
+            if sliding:
+                vis &= (qi - ki) < cfg["sliding_window"]
+            s = np.where(vis, s, -np.inf)
+            s = np.exp(s - s.max(axis=1, keepdims=True))
+            s /= s.sum(axis=1, keepdims=True)
+            out[:, hh, :] = s @ v[:, kh, :]
+        a = out.reshape(T, H * d) @ g(p + "self_attn.o_proj.weight").T
+        x = x + nrm(a, p + "post_attention_layernorm.weight")
+        h = nrm(x, p + "pre_feedforward_layernorm.weight")
+        mlp = (gelu_tanh(h @ g(p + "mlp.gate_proj.weight").T) * (h @ g(p + "mlp.up_proj.weight").T)) \
+            @ g(p + "mlp.down_proj.weight").T
+        x = x + nrm(mlp, p + "post_feedforward_layernorm.weight")
+    x = nrm(x, "model.norm.weight")
+    return x @ g("model.embed_tokens.weight").T
+
+
 def make(rng, cfg):
     E, H, KV, F = (cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
                    cfg["intermediate_size"])
@@ -110,15 +162,21 @@ def make(rng, cfg):
         if cfg["model_type"] == "qwen2":
             for n, o in (("q", H * d), ("k", KV * d), ("v", KV * d)):
                 W[p + f"self_attn.{n}_proj.bias"] = (0.5 * rng.normal(0, 1, o)).astype(np.float32)
-        if cfg["model_type"] == "qwen3":
+        if cfg["model_type"] in ("qwen3", "gemma3_text"):
             W[p + "self_attn.q_norm.weight"] = norm(d)
             W[p + "self_attn.k_norm.weight"] = norm(d)
         W[p + "self_attn.o_proj.weight"] = mat(E, H * d)
         W[p + "post_attention_layernorm.weight"] = norm(E)
+        if cfg["model_type"] == "gemma3_text":  # HF Gemma stores w, used as (1 + w)
+            for n in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                      "post_feedforward_layernorm"):
+                W[p + n + ".weight"] = (0.1 * rng.normal(0, 1, E)).astype(np.float32)
+            for n in ("q_norm", "k_norm"):
+                W[p + f"self_attn.{n}.weight"] = (0.1 * rng.normal(0, 1, d)).astype(np.float32)
         W[p + "mlp.gate_proj.weight"] = mat(F, E)
         W[p + "mlp.up_proj.weight"] = mat(F, E)
         W[p + "mlp.down_proj.weight"] = mat(E, F)
-    W["model.norm.weight"] = norm(E)
+    W["model.norm.weight"] = norm(E) - (1.0 if cfg["model_type"] == "gemma3_text" else 0.0)
     if not cfg.get("tie_word_embeddings"):
         W["lm_head.weight"] = mat(V, E)
     return W
@@ -141,6 +199,17 @@ CASES = {
     "hf-tiny-mistral": dict(BASE, architectures=["MistralForCausalLM"], model_type="mistral",
                             rope_theta=1e4, tie_word_embeddings=False, sliding_window=5,
                             layer_kinds=["sliding", "sliding", "sliding"]),
+    "hf-tiny-gemma3-scaled": dict(BASE, architectures=["Gemma3ForCausalLM"],
+                                  model_type="gemma3_text", hidden_size=48, head_dim=16,
+                                  query_pre_attn_scalar=24, rope_theta=1e6,
+                                  rope_local_base_freq=1e4,
+                                  rope_scaling={"rope_type": "linear", "factor": 8.0},
+                                  sliding_window=4, hidden_activation="gelu_pytorch_tanh",
+                                  layer_types=["sliding_attention", "full_attention",
+                                               "sliding_attention"],
+                                  tie_word_embeddings=True, final_logit_softcapping=None,
+                                  attn_logit_softcapping=None, hidden_act=None,
+                                  layer_kinds=["sliding", "full", "sliding"]),
 }
 
 
