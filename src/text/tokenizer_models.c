@@ -98,7 +98,7 @@ static int pair_lookup(const mixlm_tokenizer *t, tok_scratch *s, const char *w, 
     mx_buf_append(&s->tmp, w + r->start, r->len);
     if (s->tmp.failed) return 0;
     int32_t id = tok_lookup(t, s->tmp.data, s->tmp.len);
-    if (id < 0 || (t->attr[id] & ATTR_ADDED)) return 0;
+    if (id < 0) return 0;
     *rank = score_rank(t->scores ? t->scores[id] : 0.0f);
     *result = id;
     return 1;
