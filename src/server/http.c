@@ -52,6 +52,8 @@ typedef struct conn_ctx {
     const char *allow;  /* for 405: the method the URL takes */
     mx_buf body;
     int responded;
+    int too_large;      /* the body passed the cap: the rest is read and dropped, then 413 */
+    uint64_t dropped;
 
     /* a running request */
     mx_job *job;
@@ -427,6 +429,15 @@ static enum MHD_Result handle_generate(conn_ctx *cc) {
         return send_error(cc, &e);
     }
 
+    for (int32_t i = 0; i < req.sp.n_logit_bias; i++)
+        if (req.sp.bias_ids[i] >= srv->be.n_vocab) {
+            mx_srv_bad_param(&e, "logit_bias", "token id %d is outside the vocabulary (%d tokens)",
+                             req.sp.bias_ids[i], srv->be.n_vocab);
+            mx_srv_request_free(&req);
+            cJSON_Delete(root);
+            return send_error(cc, &e);
+        }
+
     /* Prompt tokens: the chat template, or the completion prompt. */
     int32_t *ids = NULL;
     size_t n_ids = 0;
@@ -452,7 +463,8 @@ static enum MHD_Result handle_generate(conn_ctx *cc) {
     cJSON_Delete(root);
     root = NULL;
     if (st != MIXLM_OK) {
-        if (st == MIXLM_ERR_TEMPLATE || st == MIXLM_ERR_INVALID_ARG || st == MIXLM_ERR_FORMAT)
+        if (st == MIXLM_ERR_TEMPLATE || st == MIXLM_ERR_INVALID_ARG || st == MIXLM_ERR_FORMAT ||
+            st == MIXLM_ERR_UNSUPPORTED)
             mx_srv_bad_param(&e, cc->kind == MX_REQ_CHAT ? "messages" : "prompt", "%s", mixlm_last_error());
         else
             mx_srv_error_set(&e, 500, "server_error", NULL, NULL, "%s", mixlm_last_error());
@@ -572,6 +584,16 @@ static enum MHD_Result handle_health(conn_ctx *cc) {
     return send_json(cc, 200, o);
 }
 
+/* Bodies over the cap are read and dropped up to this many bytes before the 413 (see above). */
+#define DRAIN_CAP ((uint64_t)16 << 20)
+
+static enum MHD_Result send_too_large(conn_ctx *cc) {
+    mx_srv_error e;
+    mx_srv_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
+                     "the request body is larger than %zu bytes", cc->srv->p.max_body);
+    return send_error(cc, &e);
+}
+
 /* ---- Routing ---------------------------------------------------------------------------------- */
 
 static enum route find_route(const char *method, const char *url, mx_server *srv, const char **allow) {
@@ -645,9 +667,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 errno = 0;
                 unsigned long long v = strtoull(cl, &end, 10);
                 if (errno || end == cl || v > srv->p.max_body) {
-                    mx_srv_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                                     "the request body is larger than %zu bytes", srv->p.max_body);
-                    return send_error(cc, &e);
+                    /* Answering at once and closing makes the kernel reset the connection
+                     * under a client still sending, and it never reads the 413. So a body up
+                     * to DRAIN_CAP is read and dropped first; a larger one (or a client that
+                     * waits for 100-continue) gets the answer at once. */
+                    const char *ex = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Expect");
+                    if (errno || end == cl || v > DRAIN_CAP || ex) return send_too_large(cc);
+                    cc->too_large = 1;
                 }
             }
             return MHD_YES; /* the body follows */
@@ -669,11 +695,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_size) {
-        if (cc->body.len + *upload_size > srv->p.max_body) {
+        if (cc->too_large || cc->body.len + *upload_size > srv->p.max_body) {
+            cc->too_large = 1;
+            cc->dropped += *upload_size;
             *upload_size = 0;
-            mx_srv_error_set(&e, 413, "invalid_request_error", "request_too_large", NULL,
-                             "the request body is larger than %zu bytes", srv->p.max_body);
-            return send_error(cc, &e);
+            mx_buf_free(&cc->body);
+            if (cc->dropped > DRAIN_CAP) return send_too_large(cc);
+            return MHD_YES;
         }
         mx_buf_append(&cc->body, upload_data, *upload_size);
         *upload_size = 0;
@@ -683,6 +711,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         return MHD_YES;
     }
+    if (cc->too_large) return send_too_large(cc);
     if (srv->sched.draining) {
         mx_srv_error_set(&e, 503, "server_error", "server_shutting_down", NULL, "the server is shutting down");
         return send_error(cc, &e);

@@ -214,7 +214,20 @@ static int text_advance(mx_job *j, int final) {
 static void job_finish(mx_sched *s, mx_slot *slot, mx_job *j, const char *finish,
                        mixlm_status err, const char *msg) {
     if (err == MIXLM_OK) {
+        if (j->detok) {
+            const char *t = NULL;
+            size_t n = 0;
+            if (s->be.detok_flush(s->be.ctx, j->detok, &t, &n) == MIXLM_OK && n > 0 &&
+                pend_reserve(j, n)) {
+                memcpy(j->pend + j->pend_len, t, n);
+                j->pend_len += n;
+            }
+        }
         text_advance(j, 1);
+    }
+    if (j->detok) {
+        s->be.detok_free(s->be.ctx, j->detok);
+        j->detok = NULL;
     }
     j->finish = err == MIXLM_OK ? finish : NULL;
     j->err = err;
@@ -275,6 +288,7 @@ static void admit_jobs(mx_sched *s) {
         }
         best->n_cache = keep;
         mixlm_status st = s->be.sampler_new(s->be.ctx, &j->sp, &j->smp);
+        if (st == MIXLM_OK && s->be.detok_new) st = s->be.detok_new(s->be.ctx, &j->detok);
         if (st != MIXLM_OK) {
             job_finish(s, NULL, j, NULL, st, mixlm_last_error());
             continue;
@@ -309,10 +323,21 @@ static void slot_sample(mx_sched *s, mx_slot *sl) {
      * among the logprobs. */
     if (j->toks) j->toks[j->n_toks++].pick = pick;
     char piece[256];
-    int n = s->be.token_bytes(s->be.ctx, pick.token, piece, sizeof piece);
-    if (n > 0 && pend_reserve(j, (size_t)n)) {
-        memcpy(j->pend + j->pend_len, piece, (size_t)n);
-        j->pend_len += (size_t)n;
+    const char *text = piece;
+    size_t n = 0;
+    if (j->detok) {
+        mixlm_status ds = s->be.detok_push(s->be.ctx, j->detok, pick.token, &text, &n);
+        if (ds != MIXLM_OK) {
+            job_finish(s, sl, j, NULL, ds, mixlm_last_error());
+            return;
+        }
+    } else {
+        int k = s->be.token_bytes(s->be.ctx, pick.token, piece, sizeof piece);
+        n = k > 0 ? (size_t)k : 0;
+    }
+    if (n > 0 && pend_reserve(j, n)) {
+        memcpy(j->pend + j->pend_len, text, n);
+        j->pend_len += n;
     }
     int stopped = text_advance(j, 0);
     pthread_cond_broadcast(&j->cv);

@@ -82,6 +82,14 @@ typedef struct mx_srv_backend {
     int (*token_bytes)(void *ctx, int32_t id, char *buf, size_t cap);
     /* [any thread] Non-zero when id ends a generation (EOS, end of turn). */
     int (*is_eog)(void *ctx, int32_t id);
+    /* Optional streaming detokenizer, one per request (all four NULL: the server assembles
+     * UTF-8 text from token_bytes itself). push returns the text the id completes (valid
+     * UTF-8, possibly empty; valid until the next call on d); flush returns what is held back
+     * at the end of the answer. */
+    mixlm_status (*detok_new)(void *ctx, void **d);
+    void (*detok_free)(void *ctx, void *d);
+    mixlm_status (*detok_push)(void *ctx, void *d, int32_t id, const char **text, size_t *len);
+    mixlm_status (*detok_flush)(void *ctx, void *d, const char **text, size_t *len);
 
     /* Sequence state (the KV cache of one slot). */
     mixlm_status (*seq_new)(void *ctx, void **seq);
@@ -114,6 +122,17 @@ typedef struct mx_fake_backend_params {
 } mx_fake_backend_params;
 
 mixlm_status mx_fake_backend_create(mx_fake_backend_params params, mx_srv_backend *out);
+
+/* The real backend: a model file or folder on the native engine, its tokenizer, its chat
+ * template (optional: without one, chat requests get a 400) and the library's sampler. */
+typedef struct mx_model_backend_params {
+    const char *model_path;
+    const char *template_file;  /* a .jinja file instead of the model's template, or NULL */
+    int32_t n_ctx;              /* 0 = the model's training context (at most 8192) */
+    int32_t n_threads;          /* 0 = one per CPU, at most 8 */
+} mx_model_backend_params;
+
+mixlm_status mx_model_backend_create(const mx_model_backend_params *params, mx_srv_backend *out);
 /* The largest number of sequences the fake backend has seen in one step call. */
 int32_t mx_fake_backend_max_batch(const mx_srv_backend *b);
 

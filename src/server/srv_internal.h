@@ -90,6 +90,7 @@ typedef struct mx_job {
 
     /* Worker-private. */
     void *smp;
+    void *detok;            /* the backend's detokenizer, when it has one */
     int32_t *generated;     /* max_tokens entries */
     char *pend;             /* token bytes not yet emitted (incomplete UTF-8 or held back) */
     size_t pend_len, pend_cap;

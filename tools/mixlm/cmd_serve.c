@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "server/server.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void serve_usage(FILE *out) {
     fprintf(out,
@@ -23,7 +25,9 @@ static void serve_usage(FILE *out) {
         "      --port N            TCP port (default 8080; 0 picks a free one)\n"
         "      --port-file FILE    write the port there once listening\n"
         "      --parallel N        sequences decoded together (slots, default 4)\n"
-        "      --ctx N             context length per slot in tokens\n"
+        "      --ctx N             context length per slot in tokens (default: the model's, at most 8192)\n"
+        "      --threads N         engine threads (default: one per CPU, at most 8)\n"
+        "      --template FILE     a .jinja chat template instead of the model's own\n"
         "      --api-key KEY       require 'Authorization: Bearer KEY' (also $MIXLM_API_KEY)\n"
         "      --queue N           requests waiting for a slot before 503 (default 64)\n"
         "      --max-tokens N      largest max_tokens a request may ask (default 4096)\n"
@@ -45,10 +49,46 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
     return 1;
 }
 
+/* The bundled model: the first .gguf file or model folder (config.json) in the source tree's
+ * models/ (a build run in place) or the installed one. malloc'd path, NULL when none. */
+static char *default_model(void) {
+    const char *dirs[] = {
+#ifdef MIXLM_SOURCE_MODEL_DIR
+        MIXLM_SOURCE_MODEL_DIR,
+#endif
+#ifdef MIXLM_DEFAULT_MODEL_DIR
+        MIXLM_DEFAULT_MODEL_DIR,
+#endif
+        NULL};
+    for (size_t i = 0; dirs[i]; i++) {
+        DIR *d = opendir(dirs[i]);
+        if (!d) continue;
+        char *best = NULL;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (e->d_name[0] == '.') continue;
+            size_t n = strlen(e->d_name);
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
+            char cfg[4200];
+            snprintf(cfg, sizeof cfg, "%s/config.json", path);
+            int ok = (n > 5 && !strcmp(e->d_name + n - 5, ".gguf")) || access(cfg, R_OK) == 0;
+            /* Several candidates: take the first in name order, so the choice is stable. */
+            if (ok && (!best || strcmp(path, best) < 0)) {
+                free(best);
+                best = strdup(path);
+            }
+        }
+        closedir(d);
+        if (best) return best;
+    }
+    return NULL;
+}
+
 int cmd_serve(int argc, char **argv) {
     mx_server_params p = mx_server_default_params();
-    const char *model = NULL, *port_file = NULL;
-    long ctx = 0, grace = 10, fake_delay = 0;
+    const char *model = NULL, *port_file = NULL, *template_file = NULL;
+    long ctx = 0, grace = 10, fake_delay = 0, threads = 0;
     int fake = 0;
     p.api_key = getenv("MIXLM_API_KEY");
     for (int i = 1; i < argc; i++) {
@@ -93,6 +133,12 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--ctx")) {
             NUM(2, 1 << 24);
             ctx = n;
+        } else if (!strcmp(a, "--threads")) {
+            NUM(0, 256);
+            threads = n;
+        } else if (!strcmp(a, "--template")) {
+            NEED_VALUE();
+            template_file = v;
         } else if (!strcmp(a, "--api-key")) {
             NEED_VALUE();
             p.api_key = v;
@@ -141,9 +187,23 @@ int cmd_serve(int argc, char **argv) {
             return 1;
         }
     } else {
-        (void)model;
-        cli_error("serve", "serving a model is not available in this build yet; use --fake-backend");
-        return 1;
+        char *found = NULL;
+        if (!model) {
+            found = default_model();
+            if (!found) {
+                cli_error("serve", "no model given and no bundled model found; use -m MODEL");
+                return 2;
+            }
+            model = found;
+        }
+        mx_model_backend_params mp = {model, template_file, (int32_t)ctx, (int32_t)threads};
+        fprintf(stderr, "mixlm serve: loading %s\n", model);
+        st = mx_model_backend_create(&mp, &be);
+        free(found);
+        if (st != MIXLM_OK) {
+            cli_lib_error("serve", mp.model_path, st);
+            return 1;
+        }
     }
 
     /* Signals are taken by sigwait() in this thread: block them before any thread starts so
