@@ -15,11 +15,17 @@ static atomic_bool g_force_ref = false;
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
+#if defined(MIXLM_HAVE_X86_KERNELS) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
 bool mx_kernels_have_avx2(void) {
 #if defined(MIXLM_HAVE_X86_KERNELS) && defined(__GNUC__)
+    /* F16C through CPUID leaf 1: clang 14's __builtin_cpu_supports does not know "f16c". */
+    unsigned eax, ebx, ecx, edx;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C);
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
     return false;
 #endif
