@@ -398,6 +398,11 @@ static void test_bad_configs(void) {
                                  "\"full_attention\", \"full_attention\", \"full_attention\", "
                                  "\"full_attention\", \"full_attention\", \"full_attention\"]"),
                        "sliding_window");
+    expect_config_fail("untied without lm_head", LLAMA_CFG(", \"tie_word_embeddings\": false"),
+                       "lm_head.weight");
+    expect_config_fail("llama3 rope_parameters",
+                       LLAMA_CFG(", \"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"llama3\"}"),
+                       "unsupported RoPE type 'llama3'");
     expect_config_fail("eps zero", LLAMA_CFG(", \"rms_norm_eps\": 0"), "rms_norm_eps");
     expect_config_fail("unknown activation", LLAMA_CFG(", \"hidden_act\": \"relu2\""), "activation");
     expect_config_fail(NULL, NULL, NULL);
@@ -511,6 +516,26 @@ static void test_layer_rules(void) {
         CHECK_NEAR(m->hp.attn_scale, 1.0 / 16.0, 1e-7);
         CHECK(m->hp.norm_add_one && m->hp.qk_norm && m->hp.sandwich_norm);
         CHECK(m->hp.embd_scale == (float)sqrt(128.0));
+        mixlm_model_free(m);
+    }
+    /* The newer rope_parameters form, one object per layer type. */
+    m = load_config("{\"model_type\": \"gemma3_text\", \"hidden_size\": 128, \"intermediate_size\": "
+                    "256, \"num_hidden_layers\": 8, \"num_attention_heads\": 4, "
+                    "\"num_key_value_heads\": 2, \"head_dim\": 32, \"vocab_size\": 512, "
+                    "\"sliding_window\": 512, \"rope_parameters\": {\"full_attention\": "
+                    "{\"rope_theta\": 2000000.0, \"rope_type\": \"linear\", \"factor\": 4.0}, "
+                    "\"sliding_attention\": {\"rope_theta\": 20000.0, \"rope_type\": \"default\"}}}");
+    if (m) {
+        for (int i = 0; i < 8; i++) {
+            bool sl = (i + 1) % 6 != 0;
+            CHECK(m->layers[i].rope_base == (sl ? 20000.0f : 2e6f));
+            CHECK(m->layers[i].rope_scale == (sl ? 1.0f : 4.0f));
+        }
+        mixlm_model_free(m);
+    }
+    m = load_config(LLAMA_CFG(", \"rope_parameters\": {\"rope_theta\": 500000.0, \"rope_type\": \"default\"}"));
+    if (m) {
+        for (int i = 0; i < 8; i++) CHECK(m->layers[i].rope_base == 500000.0f && m->layers[i].rope_scale == 1.0f);
         mixlm_model_free(m);
     }
     /* Gemma 2 defaults: soft-caps 50 / 30, even layers slide. */

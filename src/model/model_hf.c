@@ -424,24 +424,68 @@ static mixlm_status read_layer_types(const cfg *c, int32_t n_layer, mx_attn_kind
     return MIXLM_OK;
 }
 
-/* rope_scaling: null, {"rope_type"|"type": "linear"|"default", "factor": f}. */
-static mixlm_status read_rope_scaling(const cfg *c, float *factor) {
-    *factor = 1.0f;
-    const cJSON *rs = cget(c, "rope_scaling");
-    if (!rs || cJSON_IsNull(rs)) return MIXLM_OK;
-    if (!cJSON_IsObject(rs)) return mx_err(MIXLM_ERR_FORMAT, "%s: \"rope_scaling\" is not an object", c->path);
-    const cJSON *t = jget(rs, "rope_type");
-    if (!t) t = jget(rs, "type");
-    const char *type = cJSON_IsString(t) ? t->valuestring : "linear";
-    if (strcmp(type, "default") == 0) return MIXLM_OK;
+/* One set of RoPE parameters: {"rope_type"|"type": "default"|"linear", "factor": f} and, in
+ * the newer "rope_parameters" form, "rope_theta". Only keys present change *theta / *factor. */
+static mixlm_status read_rope_object(const cfg *c, const cJSON *o, const char *what, float *theta,
+                                     float *factor) {
+    if (!o || cJSON_IsNull(o)) return MIXLM_OK;
+    if (!cJSON_IsObject(o)) return mx_err(MIXLM_ERR_FORMAT, "%s: \"%s\" is not an object", c->path, what);
+    const cJSON *th = jget(o, "rope_theta");
+    if (th) {
+        if (!cJSON_IsNumber(th) || !(th->valuedouble > 0) || th->valuedouble > 1e30)
+            return mx_err(MIXLM_ERR_FORMAT, "%s: %s rope_theta must be a positive number", c->path, what);
+        *theta = (float)th->valuedouble;
+    }
+    const cJSON *t = jget(o, "rope_type");
+    if (!t) t = jget(o, "type");
+    const char *type = cJSON_IsString(t) ? t->valuestring : (th ? "default" : "linear");
+    if (strcmp(type, "default") == 0) {
+        *factor = 1.0f;
+        return MIXLM_OK;
+    }
     if (strcmp(type, "linear") != 0)
         return mx_err(MIXLM_ERR_UNSUPPORTED,
-                      "%s: unsupported rope_scaling type '%.40s' (mixlm supports linear)", c->path,
-                      type);
-    const cJSON *f = jget(rs, "factor");
+                      "%s: unsupported %s type '%.40s' (mixlm supports default and linear)", c->path,
+                      strcmp(what, "rope_scaling") == 0 ? "rope_scaling" : "RoPE", type);
+    const cJSON *f = jget(o, "factor");
     if (!cJSON_IsNumber(f) || !(f->valuedouble > 0) || f->valuedouble > 1e6)
-        return mx_err(MIXLM_ERR_FORMAT, "%s: rope_scaling factor must be a positive number", c->path);
+        return mx_err(MIXLM_ERR_FORMAT, "%s: %s factor must be a positive number", c->path, what);
     *factor = (float)f->valuedouble;
+    return MIXLM_OK;
+}
+
+/* RoPE for full (global) and sliding (local) layers. Older configs: rope_theta, rope_scaling
+ * and Gemma 3's rope_local_base_freq; newer ones: rope_parameters, either one object or one per
+ * layer type ("full_attention", "sliding_attention"). */
+static mixlm_status read_rope(const cfg *c, const family_defaults *fd, float *theta_full,
+                              float *factor_full, float *theta_local, float *factor_local) {
+    mixlm_status st;
+    *factor_full = 1.0f;
+    if ((st = cfloat(c, "rope_theta", fd->rope_theta, theta_full))) return st;
+    if ((st = read_rope_object(c, cget(c, "rope_scaling"), "rope_scaling", theta_full, factor_full)))
+        return st;
+    bool gemma3 = fd->family == MX_FAMILY_GEMMA3;
+    /* Gemma 3 local layers: their own base, never scaled; elsewhere as the full layers. */
+    *theta_local = *theta_full;
+    *factor_local = *factor_full;
+    if (gemma3) {
+        *factor_local = 1.0f;
+        if ((st = cfloat(c, "rope_local_base_freq", 10000.0, theta_local))) return st;
+    }
+    const cJSON *rp = cget(c, "rope_parameters");
+    if (!rp || cJSON_IsNull(rp)) return MIXLM_OK;
+    const cJSON *full = jget(rp, "full_attention"), *sliding = jget(rp, "sliding_attention");
+    if (full || sliding) {
+        if ((st = read_rope_object(c, full, "rope_parameters.full_attention", theta_full, factor_full)))
+            return st;
+        return read_rope_object(c, sliding, "rope_parameters.sliding_attention", theta_local,
+                                factor_local);
+    }
+    if ((st = read_rope_object(c, rp, "rope_parameters", theta_full, factor_full))) return st;
+    if (!gemma3) {
+        *theta_local = *theta_full;
+        *factor_local = *factor_full;
+    }
     return MIXLM_OK;
 }
 
@@ -480,6 +524,11 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
     hp->sandwich_norm = gemma;
     hp->qkv_bias = fd->family == MX_FAMILY_QWEN2 || cbool(c, "attention_bias", 0);
     hp->tied_embeddings = find_tensor_type(m, "output.weight") < 0;
+    const cJSON *tie = cget(c, "tie_word_embeddings");
+    if (hp->tied_embeddings && cJSON_IsFalse(tie))
+        return mx_err(MIXLM_ERR_FORMAT,
+                      "%s: tie_word_embeddings is false but the weights have no lm_head.weight",
+                      c->path);
 
     double qpas = hp->head_dim;
     if (gemma) {
@@ -519,10 +568,8 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
     hp->pad_id = one_id(pad ? pad : cget(c, "pad_token_id"));
 
     /* RoPE. */
-    float theta, local_theta, factor;
-    if ((st = cfloat(c, "rope_theta", fd->rope_theta, &theta))) return st;
-    if ((st = cfloat(c, "rope_local_base_freq", 10000.0, &local_theta))) return st;
-    if ((st = read_rope_scaling(c, &factor))) return st;
+    float theta, local_theta, factor, local_factor;
+    if ((st = read_rope(c, fd, &theta, &factor, &local_theta, &local_factor))) return st;
 
     /* Window: sliding_window (null = none), Qwen's use_sliding_window switch, Llama 4 chunks. */
     int32_t window = 0, chunk = 0, max_window_layers = 0;
@@ -583,9 +630,9 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
          * full layers are the no-RoPE ones. */
         if (nr) l->use_rope = cJSON_IsNumber(nr) ? nr->valuedouble != 0 : cJSON_IsTrue(nr);
         else l->use_rope = !(chunk > 0 && !have_types && k == MX_ATTN_FULL);
-        if (fd->family == MX_FAMILY_GEMMA3 && k == MX_ATTN_SLIDING) {
+        if (k == MX_ATTN_SLIDING) {
             l->rope_base = local_theta;
-            l->rope_scale = 1.0f;
+            l->rope_scale = local_factor;
         } else {
             l->rope_base = theta;
             l->rope_scale = factor;
