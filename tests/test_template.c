@@ -41,7 +41,7 @@ static void test_golden(void) {
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
     CHECK(cJSON_IsArray(cases));
     int total = 0, equal = 0;
-    struct { char name[64]; int ok; } per[16];
+    struct { char name[64]; int ok; } per[64];
     int nper = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
@@ -96,7 +96,7 @@ static void test_golden(void) {
         equal += ok;
         int k = 0;
         while (k < nper && strcmp(per[k].name, tpl)) k++;
-        if (k == nper && nper < 16) {
+        if (k == nper && nper < 64) {
             snprintf(per[nper].name, sizeof per[nper].name, "%s", tpl);
             per[nper++].ok = 0;
         }

@@ -552,8 +552,9 @@ static const json_opts JSON_DEFAULT = {0, 0, 0, ", ", ": ", 2, 2};
 /* RuntimeValue.toString(): what {{ value }} prints. */
 static int display(ctx *C, jv v, sb *b, int line) {
     switch (v.t) {
-    case V_UNDEF: sb_puts(b, "undefined"); return R_OK;
-    case V_NULL: sb_puts(b, "null"); return R_OK;
+    /* the reference's NullValue holds JS undefined, so it prints like undefined */
+    case V_UNDEF:
+    case V_NULL: sb_puts(b, "undefined"); return R_OK;
     case V_BOOL: sb_puts(b, v.u.b ? "true" : "false"); return R_OK;
     case V_INT: put_num(b, v.u.n); return R_OK;
     case V_FLOAT: put_float_display(b, v.u.n); return R_OK;
@@ -572,7 +573,7 @@ static int js_text(ctx *C, jv v, sb *b, int line, int join_mode, int depth) {
     if (depth > MAX_VALUE_DEPTH) return fail(C, line, "value nested too deeply");
     switch (v.t) {
     case V_UNDEF: if (!join_mode) sb_puts(b, "undefined"); return R_OK;
-    case V_NULL: if (!join_mode) sb_puts(b, "null"); return R_OK;
+    case V_NULL: if (!join_mode) sb_puts(b, "undefined"); return R_OK;
     case V_BOOL: sb_puts(b, v.u.b ? "true" : "false"); return R_OK;
     case V_INT: case V_FLOAT: put_num(b, v.u.n); return R_OK;
     case V_STR: sb_add(b, v.u.s.p, v.u.s.len); return R_OK;
@@ -637,6 +638,8 @@ static int loose_eq(ctx *C, jv a, jv b, int line, int *res) {
 /* JS `===` on the raw values. */
 static int strict_eq(jv a, jv b) {
     if (is_num(a) && is_num(b)) return a.u.n == b.u.n;
+    /* none and undefined both hold JS undefined in the reference */
+    if ((a.t == V_NULL || a.t == V_UNDEF) && (b.t == V_NULL || b.t == V_UNDEF)) return 1;
     if (a.t != b.t) return 0;
     switch (a.t) {
     case V_UNDEF: case V_NULL: return 1;
@@ -1386,7 +1389,7 @@ static int call_fn(ctx *C, jv fn, jv *args, size_t nargs, jenv *env, int line, j
     case F_RAISE: {
         sb b;
         sb_init(C, &b);
-        if (nargs > 0 && args[0].t != V_UNDEF) TRY(js_text(C, args[0], &b, line, 0, 0));
+        if (nargs > 0 && args[0].t != V_UNDEF && args[0].t != V_NULL) TRY(js_text(C, args[0], &b, line, 0, 0));
         TRY(sb_check(C, &b, line));
         fail(C, line, "%s", b.p ? b.p : "");
         sb_free(&b);
@@ -1519,8 +1522,12 @@ static int filter_ident(ctx *C, jv v, const char *name, jenv *env, int line, jv 
     if (v.t == V_ARR) {
         const jarr *a = v.u.a;
         if (!strcmp(name, "list")) { *out = v; return R_OK; }
-        if (!strcmp(name, "first")) { *out = a->n ? a->v[0] : v_undef(); return R_OK; }
-        if (!strcmp(name, "last")) { *out = a->n ? a->v[a->n - 1] : v_undef(); return R_OK; }
+        /* On an empty list the reference yields a raw JS undefined that fails wherever it is used. */
+        if (!strcmp(name, "first") || !strcmp(name, "last")) {
+            if (!a->n) return fail(C, line, "%s of an empty list", name);
+            *out = name[0] == 'f' ? a->v[0] : a->v[a->n - 1];
+            return R_OK;
+        }
         if (!strcmp(name, "length")) { *out = v_int((double)a->n); return R_OK; }
         if (!strcmp(name, "reverse")) {
             jarr *r = arr_new(C, a->n);

@@ -260,8 +260,9 @@ static mixlm_status load_path(mixlm_chat_template *t, const char *path, int want
             st = load_template_file(t, jinja);
             if (st == MIXLM_OK) *found = 1;
         }
-        if (st == MIXLM_OK && !have_cfg && !have_jinja)
-            st = mx_err(MIXLM_ERR_IO, "%s: no tokenizer_config.json or chat_template.jinja", path);
+        if (st == MIXLM_OK && !have_cfg && !have_jinja && want_template)
+            st = mx_err(MIXLM_ERR_UNSUPPORTED,
+                        "%s has no chat template (no tokenizer_config.json or chat_template.jinja)", path);
         free(cfg);
         free(jinja);
         return st;

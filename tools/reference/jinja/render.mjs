@@ -28,7 +28,9 @@ globalThis.Date = class extends RealDate {
 };
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const data = path.resolve(here, "../../../tests/data/templates");
+const data = process.env.MIXLM_TEMPLATE_DATA
+	? path.resolve(process.env.MIXLM_TEMPLATE_DATA)
+	: path.resolve(here, "../../../tests/data/templates");
 const rel = (p) => path.relative(data, p).split(path.sep).join("/");
 const sorted = (dir, pred) =>
 	fs.existsSync(dir) ? fs.readdirSync(dir).filter(pred).sort().map((f) => path.join(dir, f)) : [];
