@@ -249,6 +249,30 @@ static void test_loading(void) {
     mixlm_chat_template_free(t);
     free(cfg);
     free(jf);
+
+    /* a processor-style chat_template.json; a tokenizer.json path means its folder */
+    const char *dir2 = test_tmp("tmpl-processor");
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s'", dir2, dir2);
+    CHECK(system(cmd) == 0);
+    char *pj = mx_path_join(dir2, "chat_template.json");
+    char *tj = mx_path_join(dir2, "tokenizer.json");
+    f = fopen(pj, "w");
+    if (f) {
+        fputs("{\"chat_template\": \"P{{ messages | length }}\"}", f);
+        fclose(f);
+    }
+    f = fopen(tj, "w");
+    if (f) {
+        fputs("{}", f);
+        fclose(f);
+    }
+    CHECK_EQ_INT(mixlm_chat_template_load(tj, &t), MIXLM_OK);
+    CHECK_EQ_INT(mixlm_chat_template_render(t, "[{}, {}]", false, &out, NULL), MIXLM_OK);
+    CHECK_EQ_STR(out, "P2");
+    free(out);
+    mixlm_chat_template_free(t);
+    free(pj);
+    free(tj);
 }
 
 /* strftime_now follows the time set by the caller, in the TZ time zone. */

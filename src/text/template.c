@@ -260,6 +260,27 @@ static mixlm_status load_path(mixlm_chat_template *t, const char *path, int want
             st = load_template_file(t, jinja);
             if (st == MIXLM_OK) *found = 1;
         }
+        if (st == MIXLM_OK && want_template && !*found) {
+            /* processor-style chat_template.json: {"chat_template": "..."} */
+            char *pj = mx_path_join(path, "chat_template.json");
+            if (!pj) st = MIXLM_ERR_NOMEM;
+            else if (mx_file_exists(pj)) {
+                int found_pj = 0;
+                mixlm_chat_template tmp = {0};
+                st = load_config(&tmp, pj, 1, &found_pj);
+                if (st == MIXLM_OK && found_pj) {
+                    st = set_source(t, 0, tmp.def_src, strlen(tmp.def_src));
+                    if (st == MIXLM_OK) *found = 1;
+                }
+                mx_jinja_free(tmp.def);
+                mx_jinja_free(tmp.tool_use);
+                free(tmp.def_src);
+                free(tmp.tool_src);
+                for (int i = 0; i < N_TOKENS; i++) free(tmp.tokens[i]);
+                have_jinja = 1;
+            }
+            free(pj);
+        }
         if (st == MIXLM_OK && !have_cfg && !have_jinja && want_template)
             st = mx_err(MIXLM_ERR_UNSUPPORTED,
                         "%s has no chat template (no tokenizer_config.json or chat_template.jinja)", path);
@@ -269,6 +290,16 @@ static mixlm_status load_path(mixlm_chat_template *t, const char *path, int want
     }
     if (!mx_file_exists(path)) return mx_err(MIXLM_ERR_IO, "%s: no such file or folder", path);
     if (is_gguf_file(path)) return load_gguf(t, path, want_template, found);
+    /* tokenizer.json (or any other file of a model folder): use the folder */
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (!strcmp(base, "tokenizer.json") || !strcmp(base, "config.json")) {
+        char *dir = base == path ? mx_strdup(".") : mx_strndup(path, (size_t)(base - path - 1));
+        if (!dir) return MIXLM_ERR_NOMEM;
+        mixlm_status st = load_path(t, dir[0] ? dir : "/", want_template, found);
+        free(dir);
+        return st;
+    }
     if (has_suffix(path, ".jinja")) {
         if (!want_template) return MIXLM_OK;
         mixlm_status st = load_template_file(t, path);
