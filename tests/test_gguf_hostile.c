@@ -430,6 +430,8 @@ static void test_bad_hparams(void) {
         {"eos outside vocab", "tokenizer.ggml.eos_token_id", 999, NULL, "outside the vocabulary"},
         {"unknown architecture", "general.architecture", 0, "gpt-neo", "unsupported architecture"},
         {"head_count as string", "llama.attention.head_count", 0, "two", "type string"},
+        {"llama3 frequency factors", "rope_freqs", 1, NULL, "rope_freqs.weight"},
+        {"yarn scaling", "llama.rope.scaling.type", 0, "yarn", "unsupported RoPE scaling type 'yarn'"},
         {"window without pattern overflows", "llama.attention.sliding_window", 0x7fffffffu, NULL,
          "window"},
     };
@@ -449,10 +451,15 @@ static void test_bad_hparams(void) {
         }
         int listed = 0;
         for (size_t k = 0; k < 7; k++) listed |= strcmp(keys[k], cases[c].key) == 0;
-        if (!listed) mx_gguf_w_u32(w, cases[c].key, cases[c].value); /* an extra key */
+        if (!listed && cases[c].str_value) mx_gguf_w_str(w, cases[c].key, cases[c].str_value);
+        else if (!listed) mx_gguf_w_u32(w, cases[c].key, cases[c].value); /* an extra key */
         mx_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
         int64_t ne_e[2] = {8, 4};
         mx_gguf_w_tensor(w, "token_embd.weight", MX_TYPE_F32, 2, ne_e, NULL, 128);
+        if (strcmp(cases[c].key, "rope_freqs") == 0) {
+            int64_t ne_f[1] = {2};
+            mx_gguf_w_tensor(w, "rope_freqs.weight", MX_TYPE_F32, 1, ne_f, NULL, 8);
+        }
         uint8_t *img = NULL;
         uint64_t size = 0;
         CHECK_EQ_INT(mx_gguf_w_write_memory(w, &img, &size), MIXLM_OK);

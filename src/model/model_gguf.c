@@ -231,6 +231,14 @@ mixlm_status mx_model_fill_gguf(mixlm_model *m, mx_gguf *g) {
         if (factor == 0.0f) factor = 1.0f;
     }
 
+    /* Llama 3.1-style scaling ships per-dimension frequency factors as a tensor; mixlm's layer
+     * specs carry only a linear factor, so refuse rather than run it wrongly. */
+    if (mx_gguf_find_tensor(g, "rope_freqs.weight") >= 0)
+        return mx_err(MIXLM_ERR_UNSUPPORTED,
+                      "%s: RoPE frequency factors (rope_freqs.weight, Llama 3.1-style scaling) are "
+                      "not supported",
+                      path);
+
     /* Layers. */
     int32_t window = 0;
     if ((st = get_int(&c, "attention.sliding_window",
