@@ -403,6 +403,7 @@ static void test_bad_configs(void) {
     expect_config_fail("llama3 rope_parameters",
                        LLAMA_CFG(", \"rope_parameters\": {\"rope_theta\": 5e5, \"rope_type\": \"llama3\"}"),
                        "unsupported RoPE type 'llama3'");
+    expect_config_fail("vocab mismatch", LLAMA_CFG(", \"vocab_size\": 600"), "vocabulary of 600");
     expect_config_fail("eps zero", LLAMA_CFG(", \"rms_norm_eps\": 0"), "rms_norm_eps");
     expect_config_fail("unknown activation", LLAMA_CFG(", \"hidden_act\": \"relu2\""), "activation");
     expect_config_fail(NULL, NULL, NULL);
@@ -446,6 +447,12 @@ static void test_layer_rules(void) {
                     "\"vocab_size\": 512, \"sliding_window\": null}");
     if (m) {
         for (int i = 0; i < 8; i++) CHECK(m->layers[i].attn == MX_ATTN_FULL && m->layers[i].window == 0);
+        mixlm_model_free(m);
+    }
+    /* Llama itself has no sliding_window setting: the key is ignored without layer_types. */
+    m = load_config(LLAMA_CFG(", \"sliding_window\": 16"));
+    if (m) {
+        for (int i = 0; i < 8; i++) CHECK(m->layers[i].attn == MX_ATTN_FULL);
         mixlm_model_free(m);
     }
     /* Llama 4 style chunks: chunked unless (i+1) % 4 == 0; those full layers use no RoPE. */
@@ -539,6 +546,22 @@ static void test_layer_rules(void) {
         mixlm_model_free(m);
     }
     /* Gemma 2 defaults: soft-caps 50 / 30, even layers slide. */
+    m = load_config("{\"model_type\": \"gemma2\", \"hidden_size\": 128, \"intermediate_size\": 256, "
+                    "\"num_hidden_layers\": 8, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                    "\"head_dim\": 32, \"vocab_size\": 512, \"query_pre_attn_scalar\": 144}");
+    if (m) {
+        for (int i = 0; i < 8; i++) CHECK_EQ_INT(m->layers[i].window, i % 2 ? 0 : 4096);
+        mixlm_model_free(m);
+    }
+    m = load_config("{\"model_type\": \"gemma2\", \"hidden_size\": 128, \"intermediate_size\": 256, "
+                    "\"num_hidden_layers\": 8, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+                    "\"head_dim\": 32, \"vocab_size\": 512, \"sliding_window_size\": 64, "
+                    "\"query_pre_attn_scalar\": 144}");
+    if (m) {
+        for (int i = 0; i < 8; i++) CHECK_EQ_INT(m->layers[i].window, i % 2 ? 0 : 64);
+        mixlm_model_free(m);
+        m = NULL;
+    }
     m = load_config("{\"model_type\": \"gemma2\", \"hidden_size\": 128, \"intermediate_size\": 256, "
                     "\"num_hidden_layers\": 8, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
                     "\"head_dim\": 32, \"vocab_size\": 512, \"query_pre_attn_scalar\": 144}");

@@ -146,8 +146,16 @@ mixlm_status mx_model_finish(mixlm_model *m) {
     }
     free(order);
     if (st) return st;
-    if (!mx_model_tensor(m, "token_embd.weight"))
+    const mx_tensor *embd = mx_model_tensor(m, "token_embd.weight");
+    if (!embd)
         return mx_err(MIXLM_ERR_FORMAT, "%s: no token embedding tensor (token_embd.weight)", p);
+    /* The vocabulary size and width the rest of the program sizes buffers with must be the
+     * embedding's own. */
+    if (embd->n_dims != 2 || embd->ne[0] != hp->n_embd || embd->ne[1] != hp->n_vocab)
+        return mx_err(MIXLM_ERR_FORMAT,
+                      "%s: token_embd.weight is [%lld, %lld] but the model declares n_embd %d and "
+                      "a vocabulary of %d",
+                      p, (long long)embd->ne[0], (long long)embd->ne[1], hp->n_embd, hp->n_vocab);
     return MIXLM_OK;
 }
 

@@ -573,10 +573,12 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
 
     /* Window: sliding_window (null = none), Qwen's use_sliding_window switch, Llama 4 chunks. */
     int32_t window = 0, chunk = 0, max_window_layers = 0;
-    const cJSON *sw = cget(c, "sliding_window");
-    if (!sw && fd->family == MX_FAMILY_LLAMA && strcmp(fd->model_type, "mistral") == 0) window = 4096;
-    else if (!sw && gemma) window = 4096;
-    else if ((st = cint(c, "sliding_window", 0, 0, MX_MAX_WINDOW, &window))) return st;
+    bool mistral = strcmp(fd->model_type, "mistral") == 0;
+    const char *sw_key = "sliding_window";
+    if (!cget(c, sw_key) && gemma && cget(c, "sliding_window_size"))
+        sw_key = "sliding_window_size"; /* early Gemma 2 configs */
+    if (!cget(c, sw_key) && (mistral || gemma)) window = 4096; /* config class defaults */
+    else if ((st = cint(c, sw_key, 0, 0, MX_MAX_WINDOW, &window))) return st;
     bool qwen = fd->family == MX_FAMILY_QWEN2 || fd->family == MX_FAMILY_QWEN3;
     if (qwen) {
         if (!cbool(c, "use_sliding_window", 0)) window = 0;
@@ -613,7 +615,8 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
             case MX_FAMILY_GEMMA3: k = (i + 1) % pattern != 0 ? MX_ATTN_SLIDING : MX_ATTN_FULL; break;
             case MX_FAMILY_QWEN2:
             case MX_FAMILY_QWEN3: k = i >= max_window_layers ? MX_ATTN_SLIDING : MX_ATTN_FULL; break;
-            case MX_FAMILY_LLAMA: k = MX_ATTN_SLIDING; break; /* Mistral */
+            /* Mistral slides everywhere; Llama has no sliding_window setting of its own. */
+            case MX_FAMILY_LLAMA: k = mistral ? MX_ATTN_SLIDING : MX_ATTN_FULL; break;
             }
         }
         if (k == MX_ATTN_SLIDING && window <= 0)
