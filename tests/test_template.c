@@ -55,7 +55,7 @@ static void test_golden(void) {
         snprintf(path, sizeof path, "templates/%s", tpl);
         mixlm_chat_template *t = NULL;
         mixlm_status st;
-        if (!strncmp(tpl, "models/", 7)) {
+        if (!strncmp(tpl, "models/", 7) || !strncmp(tpl, "extra/", 6)) {
             st = mixlm_chat_template_load(test_data(path), &t);
         } else {
             st = mixlm_chat_template_load_with_file(NULL, test_data(path), &t);

@@ -3,7 +3,7 @@
 //
 //   cd tools/reference/jinja && npm ci && node render.mjs
 //
-// Cases: every model template (tests/data/templates/models/*/tokenizer_config.json) x every
+// Cases: every model template (tests/data/templates/{models,extra}/*/tokenizer_config.json) x every
 // conversation (tests/data/templates/conversations/*.json) x add_generation_prompt on/off, plus
 // every feature template (tests/data/templates/features/*.jinja) x features/context*.json.
 // The variables are built as mixlm's template.c (and transformers.js) builds them: messages,
@@ -60,7 +60,8 @@ function render(source, tokens, requestText, addGenerationPrompt) {
 
 const cases = [];
 const conversations = sorted(path.join(data, "conversations"), (f) => f.endsWith(".json"));
-for (const dir of sorted(path.join(data, "models"), () => true)) {
+const modelDirs = [...sorted(path.join(data, "models"), () => true), ...sorted(path.join(data, "extra"), () => true)];
+for (const dir of modelDirs) {
 	const cfg = JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8"));
 	const tokens = {};
 	for (const k of TOKENS) tokens[k] = tokenStr(cfg[k]);
