@@ -68,6 +68,7 @@ typedef struct conn_ctx {
     int32_t tok_cur;    /* logprob records already sent */
     mx_buf out;         /* bytes to hand to libmicrohttpd */
     size_t out_off;
+    size_t lp_offset;   /* completions logprobs: text_offset after the tokens already sent */
 } conn_ctx;
 
 static void ctx_unref(conn_ctx *cc) {
@@ -194,12 +195,14 @@ static cJSON *logprobs_json(conn_ctx *cc, int32_t from, int32_t to) {
         cJSON *lps = cJSON_AddArrayToObject(lp, "token_logprobs");
         cJSON *tops = cJSON_AddArrayToObject(lp, "top_logprobs");
         cJSON *offs = cJSON_AddArrayToObject(lp, "text_offset");
-        size_t off = 0;
-        for (int32_t i = 0; i < to; i++) {
+        /* Offsets continue from the previous chunk (from is where it stopped), so a stream
+         * costs linear time in its tokens. */
+        size_t off = from == 0 ? 0 : cc->lp_offset;
+        for (int32_t i = from; i < to; i++) {
             const mx_srv_pick *p = &j->toks[i].pick;
             char piece[256];
             int n = srv->be.token_bytes(srv->be.ctx, p->token, piece, sizeof piece);
-            if (i >= from) {
+            {
                 cJSON_AddItemToArray(tokens, token_text(srv, p->token, NULL));
                 cJSON_AddItemToArray(lps, cJSON_CreateNumber(p->logprob));
                 cJSON *t = cJSON_CreateObject();
@@ -214,6 +217,7 @@ static cJSON *logprobs_json(conn_ctx *cc, int32_t from, int32_t to) {
             }
             off += n > 0 ? (size_t)n : 0;
         }
+        cc->lp_offset = off;
     }
     return lp;
 }
