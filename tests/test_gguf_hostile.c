@@ -350,7 +350,7 @@ static uint8_t *small_model(uint64_t *size) {
     mx_gguf_w_u32(w, "llama.attention.head_count", 2);
     mx_gguf_w_u32(w, "llama.attention.head_count_kv", 1);
     mx_gguf_w_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    const char *toks[4] = {"<pad>", "<eos>", "<bos>", "a"};
+    const char *toks[4] = {"<pad>", "<eos>", "<bos>", "<end_of_turn>"};
     mx_gguf_w_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 4);
     mx_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 1);
     int64_t ne_e[2] = {8, 4}, ne_n[1] = {8};
@@ -373,6 +373,10 @@ static void test_truncations_and_mutations(void) {
         CHECK_EQ_INT(m->hp.n_vocab, 4);
         CHECK_EQ_INT(m->hp.head_dim, 4);
         CHECK(!m->hp.rope_neox);
+        /* eos from the key, plus the end-of-turn token found by its text */
+        CHECK_EQ_INT(m->hp.n_eos, 2);
+        CHECK_EQ_INT(m->hp.eos_ids[0], 1);
+        CHECK_EQ_INT(m->hp.eos_ids[1], 3);
         mixlm_model_free(m);
     }
     /* Every proper prefix is rejected as a GGUF file, with a message. */

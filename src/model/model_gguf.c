@@ -64,6 +64,26 @@ static int64_t token_id(const mx_gguf *g, const char *key) {
     return mx_gguf_get_i64(g, key, &v) == 1 && v >= 0 && v <= INT32_MAX ? v : -1;
 }
 
+/* GGUF files often name only one eos id, while the HF generation_config of the same chat model
+ * lists the end-of-turn tokens too (Gemma [1, 106], Qwen [151645, 151643], Llama 3 [128001,
+ * 128008, 128009]). Add the vocabulary's end-of-turn tokens by their exact text so that both
+ * formats stop generation at the same tokens. */
+static void add_end_of_turn_tokens(mx_hparams *hp, const mx_gguf *g) {
+    static const char *names[] = {"<end_of_turn>", "<|im_end|>", "<|endoftext|>", "<|eot_id|>",
+                                  "<|eom_id|>", "<|end_of_text|>"};
+    mx_gguf_vtype et;
+    uint64_t n;
+    if (mx_gguf_get_arr(g, "tokenizer.ggml.tokens", &et, &n) != 1 || et != MX_GGUF_STRING) return;
+    for (uint64_t i = 0; i < n && i <= INT32_MAX; i++) {
+        const char *s;
+        size_t len;
+        if (mx_gguf_arr_str(g, "tokenizer.ggml.tokens", i, &s, &len) != 1 || len < 5 || s[0] != '<')
+            continue;
+        for (size_t k = 0; k < MX_ARRAY_LEN(names); k++)
+            if (len == strlen(names[k]) && memcmp(s, names[k], len) == 0) mx_add_eos(hp, (int64_t)i);
+    }
+}
+
 static mixlm_status fill_tensors(mixlm_model *m, const mx_gguf *g) {
     int64_t n = mx_gguf_n_tensors(g);
     if (n > INT32_MAX) return mx_err(MIXLM_ERR_FORMAT, "%s: too many tensors", m->path);
@@ -215,6 +235,7 @@ mixlm_status mx_model_fill_gguf(mixlm_model *m, mx_gguf *g) {
     mx_add_eos(hp, token_id(g, "tokenizer.ggml.eos_token_id"));
     mx_add_eos(hp, token_id(g, "tokenizer.ggml.eot_token_id"));
     mx_add_eos(hp, token_id(g, "tokenizer.ggml.eom_token_id"));
+    add_end_of_turn_tokens(hp, g);
 
     /* RoPE: base, optional linear scaling. */
     float base, base_swa, factor = 1.0f;
