@@ -135,7 +135,7 @@ static void check_input(toy *t, const mixlm_input_decl *in, const mixlm_tensor *
         break;
     case MIXLM_ROLE_UPDATE_MASK:
         for (size_t s = 0; s < cnt; s++)
-            if (tget(x, s) != ((long long)s == p % in->window ? 1.0 : 0.0))
+            if (tget(x, s) != ((long long)s == (in->window > 0 ? p % in->window : p) ? 1.0 : 0.0))
                 TOY_FAIL(t, "%s[%zu] wrong at p=%lld", in->name, s, p);
         break;
     case MIXLM_ROLE_ROPE_COS:
@@ -769,7 +769,90 @@ static void test_local_only(void) {
     mixlm_executor_free(ex);
 }
 
+/* Bidirectional spans: a step never splits a span; the mask ORs the span overlay onto the
+ * kind, checked against brute force; a span longer than the step limit is a clear error. */
+typedef struct span_exec {
+    mixlm_contract *c;
+    const int32_t *all_spans; /* span ids of the whole sequence, by position */
+    int n_steps, step_start[64], step_len[64];
+    long long bad;
+} span_exec;
+
+static const mixlm_contract *span_contract(void *self) { return ((span_exec *)self)->c; }
+
+static mixlm_status span_step(void *self, const mixlm_step_seq *seqs, int32_t n_seqs) {
+    span_exec *e = self;
+    for (int32_t s = 0; s < n_seqs; s++) {
+        const mixlm_step_seq *ss = &seqs[s];
+        if (e->n_steps < 64) {
+            e->step_start[e->n_steps] = (int)ss->pos;
+            e->step_len[e->n_steps] = ss->n_tokens;
+        }
+        e->n_steps++;
+        const mixlm_tensor *m = &ss->inputs[1];
+        long long kv = m->shape[m->n_dims - 1];
+        if (kv != ss->pos + ss->n_tokens) e->bad++;
+        for (int i = 0; i < ss->n_tokens; i++)
+            for (long long k = 0; k < kv; k++) {
+                long long q = ss->pos + i;
+                int vis = ref_visible(MIXLM_ATTN_SLIDING, 3, q, k);
+                /* the overlay joins keys of the same span in this step */
+                if (k >= ss->pos && e->all_spans[q] && e->all_spans[q] == e->all_spans[k]) vis = 1;
+                if (ss->span_ids[i] != e->all_spans[q]) e->bad++;
+                if (tget(m, (size_t)(i * kv + k)) != (vis ? 1.0 : 0.0)) e->bad++;
+            }
+    }
+    return MIXLM_OK;
+}
+
+static void span_destroy(void *self) {
+    span_exec *e = self;
+    mixlm_contract_free(e->c);
+    free(e);
+}
+
+static void test_spans(void) {
+    static const char js[] =
+        "{\"mixlm_contract\": 1, \"context\": 64, \"max_step\": 8,"
+        " \"inputs\": [{\"name\": \"ids\", \"role\": \"token_ids\", \"dtype\": \"i32\", \"shape\": [\"n\"]},"
+        "  {\"name\": \"mask\", \"role\": \"attention_mask\", \"dtype\": \"f32\", \"shape\": [\"n\", \"kv\"],"
+        "   \"attention\": {\"kind\": \"sliding\", \"window\": 3, \"form\": \"boolean\","
+        "    \"bidirectional_spans\": true}}],"
+        " \"states\": [{\"name\": \"kv\", \"holds\": \"kv\", \"layout\": \"full\", \"dtype\": \"f32\","
+        "   \"shape\": [2, \"ctx\"]}],"
+        " \"output\": {\"name\": \"logits\", \"rows\": \"last\", \"vocab\": 4}}";
+    span_exec *e = calloc(1, sizeof *e);
+    CHECK_MSG(mixlm_contract_parse_json(js, strlen(js), &e->c) == MIXLM_OK, "spans: %s", mixlm_last_error());
+    /* positions 6..10 form span 1 (an "image"), 12..13 span 2 */
+    static int32_t spans[20] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0};
+    int32_t tok[20] = {0};
+    e->all_spans = spans;
+    static const mixlm_executor_iface iface = {span_contract, span_step, span_destroy};
+    mixlm_executor *ex = NULL;
+    CHECK(mixlm_executor_create(&iface, e, &ex) == MIXLM_OK);
+    mixlm_state *s = NULL;
+    mixlm_state_create(mixlm_executor_contract(ex), &s);
+    float lg[4];
+    mixlm_seq sq = {s, tok, 20, spans, false, lg};
+    CHECK_MSG(mixlm_decode(ex, &sq, 1) == MIXLM_OK, "spans: %s", mixlm_last_error());
+    CHECK_EQ_INT(e->bad, 0);
+    /* steps: [0,6) stops before the span, [6,14) holds it whole, [14,20) */
+    CHECK_EQ_INT(e->n_steps, 3);
+    CHECK_EQ_INT(e->step_start[1], 6);
+    CHECK_EQ_INT(e->step_len[1], 8);
+    CHECK_EQ_INT(mixlm_state_pos(s), 20);
+    /* a span longer than max_step cannot be fed */
+    static int32_t long_span[12] = {0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0};
+    mixlm_seq bad = {s, tok, 12, long_span, false, lg};
+    CHECK_EQ_INT(mixlm_decode(ex, &bad, 1), MIXLM_ERR_INVALID_ARG);
+    CHECK_MSG(strstr(mixlm_last_error(), "span") != NULL, "message: %s", mixlm_last_error());
+    CHECK_EQ_INT(mixlm_state_pos(s), 21);
+    mixlm_state_free(s);
+    mixlm_executor_free(ex);
+}
+
 int main(void) {
+    test_spans();
     toy_layer single[] = {{MIXLM_ATTN_CAUSAL, 0, "causalMask"}};
     toy_layer two[] = {{MIXLM_ATTN_CAUSAL, 0, "fullAttentionMask"}, {MIXLM_ATTN_SLIDING, 16, "slidingAttentionMask"}};
     toy_layer ring[] = {{MIXLM_ATTN_CAUSAL, 0, "causal_mask_full"}, {MIXLM_ATTN_SLIDING, 16, "causal_mask_sliding"}};

@@ -82,7 +82,10 @@ typedef struct mixlm_seq {
  * steps for ring contracts without chunk region, max_step, one-row logits executors asked for
  * every row), builds every declared input from its role, calls the executor once per round
  * with all sequences that still have tokens, and advances each state's position. On failure
- * states keep the position of the last completed step. */
+ * states keep the position of the last completed step.
+ * One decode call at a time per executor: the executor handle keeps the built inputs in
+ * buffers it reuses (so that the token loop does not allocate); a server that serves many
+ * sequences batches them into one call. */
 MIXLM_API mixlm_status mixlm_decode(mixlm_executor *ex, mixlm_seq *seqs, int32_t n_seqs);
 
 /* Build input `index` of `contract` for one step into out (resolved shape, dtype) using

@@ -242,6 +242,7 @@ static mixlm_status build_inputs(mixlm_executor *ex, seq_scratch *sc, int64_t po
             if (!sc->bufs[i]) return MIXLM_ERR_NOMEM;
             st = mixlm_input_build(c, i, pos, n, tokens, spans, sc->bufs[i], sc->caps[i], &need,
                                    &sc->tensors[i]);
+            if (!st) mx_err_clear(); /* the first attempt's "needs N bytes" is not an error */
         }
         if (st) return st;
     }
