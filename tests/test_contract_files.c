@@ -94,6 +94,12 @@ static void test_good_files(void) {
             CHECK(isnan(a->mask.blocked) ? isnan(b->mask.blocked) : a->mask.blocked == b->mask.blocked);
         }
         CHECK(mixlm_contract_fingerprint(c) == mixlm_contract_fingerprint(c2));
+        mixlm_contract *c3 = NULL;
+        CHECK(mixlm_contract_clone(c, &c3) == MIXLM_OK);
+        char *js3 = c3 ? mixlm_contract_to_json(c3) : NULL;
+        CHECK_MSG(js3 && !strcmp(js, js3), "%s: clone differs", good[i]);
+        free(js3);
+        mixlm_contract_free(c3);
         char *text = mixlm_contract_describe(c);
         CHECK(text && strstr(text, mixlm_contract_input(c, 0)->name));
         free(text);

@@ -57,5 +57,23 @@ a=json.load(open('$tmp/$name.gguf.json'))['contract']; b=json.load(open('$tmp/hf
 sys.exit(0 if a==b else 1)" && ok || bad "$name: GGUF and HF contracts differ"
 done
 
+# inspect --contract FILE: a good file prints back (its JSON reads back to the same text); a
+# broken file is one error line and exit 1; a model and a contract together are a usage error.
+for f in "$MIXLM_TEST_DATA"/contracts/good_*.json; do
+  "$MIXLM" inspect --contract "$f" >"$tmp/c.txt" 2>"$tmp/err" && ok || bad "inspect --contract $f: $(cat "$tmp/err")"
+  "$MIXLM" inspect --contract "$f" --json >"$tmp/c.json" 2>>"$tmp/err" && ok || bad "inspect --contract --json $f"
+  "$MIXLM" inspect --contract "$tmp/c.json" >"$tmp/c2.txt" 2>>"$tmp/err" && ok || bad "reread $f: $(cat "$tmp/err")"
+  cmp -s "$tmp/c.txt" "$tmp/c2.txt" && ok || bad "$f: printed JSON reads back differently"
+  grep -q '^contract: context' "$tmp/c.txt" && ok || bad "$f: no text contract"
+done
+"$MIXLM" inspect --contract "$MIXLM_TEST_DATA/contracts/bad_sliding_no_window.json" >"$tmp/out" 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] && ok || bad "bad contract: exit $rc, expected 1"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q 'input "sliding_mask" (attention_mask): sliding mask without a window' "$tmp/err" && ok || bad "bad contract: stderr: $(cat "$tmp/err")"
+[ -s "$tmp/out" ] && bad "bad contract: wrote to stdout" || ok
+"$MIXLM" inspect --contract "$MIXLM_TEST_DATA/contracts/good_minimal.json" "$MIXLM_TEST_DATA/oracle/tiny-llama.gguf" >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok || bad "model and contract: exit $rc, expected 2"
+"$MIXLM" inspect --contract >/dev/null 2>&1; rc=$?
+[ $rc -eq 2 ] && ok || bad "--contract without FILE: exit $rc, expected 2"
+
 echo "test_contract_inspect: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,12 +12,16 @@
 static void usage(FILE *out) {
     fprintf(out,
             "usage: mixlm inspect MODEL [--json]\n"
+            "       mixlm inspect --contract FILE [--json]\n"
             "\n"
             "Show a model's file format, architecture, hyper-parameters, per-layer attention\n"
             "table (kind, window, RoPE base and scale, soft-cap) and tensor totals by type.\n"
             "MODEL is a .gguf file or a Hugging Face model folder (config.json + safetensors).\n"
             "\n"
             "  --json    print one JSON object instead of text\n"
+            "  --contract FILE\n"
+            "            check a contract file (JSON, see docs/contract.md) instead of a model and\n"
+            "            print it back, or the first input mixlm cannot fill and why\n"
             "  --help    show this help\n");
 }
 
@@ -102,8 +106,28 @@ static void print_text(const mixlm_model *m) {
     }
 }
 
+/* `inspect --contract FILE`: validate a contract file an application ships beside an external
+ * model and print it back (text, or the JSON file format with --json). */
+static int inspect_contract_file(const char *file, int json) {
+    mixlm_contract *c = NULL;
+    mixlm_status st = mixlm_contract_load(file, &c);
+    if (st) {
+        cli_lib_error("inspect", "invalid contract", st);
+        return 1;
+    }
+    char *s = json ? mixlm_contract_to_json(c) : mixlm_contract_describe(c);
+    mixlm_contract_free(c);
+    if (!s) {
+        cli_error("inspect", "out of memory");
+        return 1;
+    }
+    fputs(s, stdout);
+    free(s);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv) {
-    const char *path = NULL;
+    const char *path = NULL, *contract_file = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -111,6 +135,12 @@ int cmd_inspect(int argc, char **argv) {
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
+        } else if (!strcmp(argv[i], "--contract")) {
+            if (i + 1 >= argc) {
+                cli_error("inspect", "--contract needs a FILE (see mixlm inspect --help)");
+                return 2;
+            }
+            contract_file = argv[++i];
         } else if (argv[i][0] == '-' && argv[i][1]) {
             cli_error("inspect", "unknown option '%s' (see mixlm inspect --help)", argv[i]);
             return 2;
@@ -120,6 +150,13 @@ int cmd_inspect(int argc, char **argv) {
             cli_error("inspect", "more than one MODEL given ('%s', '%s')", path, argv[i]);
             return 2;
         }
+    }
+    if (contract_file) {
+        if (path) {
+            cli_error("inspect", "give a MODEL or --contract FILE, not both");
+            return 2;
+        }
+        return inspect_contract_file(contract_file, json);
     }
     if (!path) {
         usage(stderr);
