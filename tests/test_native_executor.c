@@ -55,6 +55,17 @@ static void test_oracle_decode(const char *name, const char *path) {
     mixlm_executor *ex = NULL;
     st = mixlm_native_executor_create(m, p, &ex);
     CHECK_MSG(!st, "%s: executor: %s", path, mixlm_last_error());
+    /* The state holds rings of exactly W slots for sliding layers and n_ctx for full ones. */
+    if (ex) {
+        mixlm_state *s = NULL;
+        CHECK_EQ_INT(mixlm_state_create(mixlm_executor_contract(ex), &s), MIXLM_OK);
+        uint64_t want = 0;
+        for (int l = 0; l < m->hp.n_layer; l++)
+            want += (uint64_t)(m->layers[l].attn == MX_ATTN_FULL ? 64 : m->layers[l].window) *
+                    (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim * 4 * 2;
+        CHECK_EQ_INT(mixlm_state_bytes(s), want);
+        mixlm_state_free(s);
+    }
     float *got = malloc((size_t)n * N_VOCAB * 4);
     const int chunks[] = {0, 1, 7};
     for (size_t c = 0; ex && c < MX_ARRAY_LEN(chunks); c++) {

@@ -20,7 +20,9 @@ MIXLM_API mixlm_native_params mixlm_native_default_params(void);
 /* Check the model's tensors (a missing, mis-shaped or unusable tensor fails with
  * MIXLM_ERR_FORMAT / MIXLM_ERR_UNSUPPORTED naming it), size every buffer of the token loop,
  * start the threads and wrap it all as an executor. The model must outlive the executor;
- * free with mixlm_executor_free(). States for it: mixlm_state_create(mixlm_executor_contract(ex)). */
+ * free with mixlm_executor_free(). States for it: mixlm_state_create(mixlm_executor_contract(ex)).
+ * One executor runs one mixlm_decode() at a time (its scratch and threads serve that call);
+ * batch sequences into one call, or make one executor per calling thread. */
 MIXLM_API mixlm_status mixlm_native_executor_create(const mixlm_model *model,
                                                     mixlm_native_params params,
                                                     mixlm_executor **out);
