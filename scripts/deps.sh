@@ -6,12 +6,18 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libcjson-dev libpcre2-dev libutf8proc-dev libmicrohttpd-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(clang libclang-rt-dev nodejs npm tmux python3 ca-certificates)
+  pkgs+=(clang libclang-rt-dev tmux python3 ca-certificates)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Node.js and npm may come from another source than Debian (whose nodejs package then
+# conflicts with Debian's npm): ask for the commands, not the packages.
+if [ "${1:-}" = "--test" ]; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "deps: installing ${missing[*]}" >&2
 SUDO=""
