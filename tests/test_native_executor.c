@@ -97,6 +97,17 @@ static void test_oracle_decode(const char *name, const char *path) {
         CHECK(max_diff(lb, expected + (size_t)16 * N_VOCAB, N_VOCAB) <= 1e-4);
         mixlm_state_free(a);
         mixlm_state_free(b);
+        /* bidirectional spans are not part of the native contract: a clear error */
+        mixlm_state *c = NULL;
+        mixlm_state_create(mixlm_executor_contract(ex), &c);
+        int32_t spans[4] = {0, 1, 1, 0};
+        mixlm_seq sp = {.state = c, .tokens = tok, .n_tokens = 4, .span_ids = spans, .logits = la};
+        CHECK(mixlm_decode(ex, &sp, 1) != MIXLM_OK);
+        CHECK_MSG(strstr(mixlm_last_error(), "bidirectional") != NULL, "message: %s", mixlm_last_error());
+        int32_t zeros[4] = {0, 0, 0, 0};
+        sp.span_ids = zeros;
+        CHECK_EQ_INT(mixlm_decode(ex, &sp, 1), MIXLM_OK);
+        mixlm_state_free(c);
     }
     free(got);
     free(expected);

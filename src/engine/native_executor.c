@@ -59,6 +59,13 @@ static mixlm_status ne_step(void *self, const mixlm_step_seq *seqs, int32_t n_se
             v->k = (uint8_t *)sq->states[mp->k_state] + mp->offset;
             v->v = (uint8_t *)sq->states[mp->v_state] + mp->offset;
         }
+        /* The native contract declares no bidirectional overlay (text decoders only): say so
+         * rather than silently computing causal attention for a marked span. */
+        for (int32_t i = 0; sq->span_ids && i < sq->n_tokens; i++)
+            if (sq->span_ids[i] != 0)
+                return mx_err(MIXLM_ERR_CONTRACT, "native executor: bidirectional spans (span id %d "
+                              "at position %lld) are not supported by this model's native contract",
+                              (int)sq->span_ids[i], (long long)(sq->pos + i));
         mixlm_status st = mx_engine_forward(x->engine, x->views, sq->tokens, sq->n_tokens, sq->pos,
                                             sq->logits, sq->logits_all);
         if (st) return st;
