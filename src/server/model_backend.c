@@ -3,6 +3,7 @@
  * tokenizer and chat template, and the library's sampler. Nothing here knows a model family. */
 #define _POSIX_C_SOURCE 200809L
 #include "server/srv_internal.h"
+#include "model/model.h"
 
 /* The sampler comes from the generation module (mixlm/generate.h); a tree without it still
  * builds the server, with the fake backend only. */
@@ -230,9 +231,11 @@ static void add_eog(model_ctx *c, int32_t id) {
     c->eog[c->n_eog++] = id;
 }
 
-/* End-of-generation ids: the tokenizer's EOS and end-of-turn, the template's eos_token, and a
- * Hugging Face folder's generation_config.json eos_token_id (a number or a list). */
+/* End-of-generation ids: the model's (GGUF eos and end-of-turn tokens, a Hugging Face
+ * folder's generation_config.json eos_token_id), the tokenizer's EOS and end-of-turn, and the
+ * template's eos_token. */
 static void find_eog(model_ctx *c, const char *path) {
+    for (int32_t i = 0; i < c->model->hp.n_eos && i < MX_MAX_EOS; i++) add_eog(c, c->model->hp.eos_ids[i]);
     mixlm_special_tokens sp = mixlm_tokenizer_special(c->tok);
     add_eog(c, sp.eos);
     add_eog(c, sp.eot);
@@ -269,7 +272,8 @@ mixlm_status mx_model_backend_create(const mx_model_backend_params *p, mx_srv_ba
     const mixlm_contract *ct = mixlm_executor_contract(c->ex);
     c->n_ctx = (int32_t)MX_MIN(mixlm_contract_n_ctx(ct), (int64_t)INT32_MAX);
     c->n_vocab = mixlm_contract_output(ct)->n_vocab;
-    st = mixlm_tokenizer_from_model(c->model, &c->tok);
+    st = p->tokenizer_path ? mixlm_tokenizer_load(p->tokenizer_path, &c->tok)
+                           : mixlm_tokenizer_from_model(c->model, &c->tok);
     if (st != MIXLM_OK) goto fail;
     if (mixlm_tokenizer_n_vocab(c->tok) > c->n_vocab) {
         st = mx_err(MIXLM_ERR_FORMAT, "the tokenizer has %d tokens but the model only %d logits",

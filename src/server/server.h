@@ -128,6 +128,7 @@ mixlm_status mx_fake_backend_create(mx_fake_backend_params params, mx_srv_backen
 typedef struct mx_model_backend_params {
     const char *model_path;
     const char *template_file;  /* a .jinja file instead of the model's template, or NULL */
+    const char *tokenizer_path; /* a tokenizer.json (or folder) instead of the model's, or NULL */
     int32_t n_ctx;              /* 0 = the model's training context (at most 8192) */
     int32_t n_threads;          /* 0 = one per CPU, at most 8 */
 } mx_model_backend_params;

@@ -28,6 +28,7 @@ static void serve_usage(FILE *out) {
         "      --ctx N             context length per slot in tokens (default: the model's, at most 8192)\n"
         "      --threads N         engine threads (default: one per CPU, at most 8)\n"
         "      --template FILE     a .jinja chat template instead of the model's own\n"
+        "      --tokenizer PATH    a tokenizer.json (or a folder holding one) instead of the model's\n"
         "      --api-key KEY       require 'Authorization: Bearer KEY' (also $MIXLM_API_KEY)\n"
         "      --queue N           requests waiting for a slot before 503 (default 64)\n"
         "      --max-tokens N      largest max_tokens a request may ask (default 4096)\n"
@@ -87,7 +88,7 @@ static char *default_model(void) {
 
 int cmd_serve(int argc, char **argv) {
     mx_server_params p = mx_server_default_params();
-    const char *model = NULL, *port_file = NULL, *template_file = NULL;
+    const char *model = NULL, *port_file = NULL, *template_file = NULL, *tokenizer = NULL;
     long ctx = 0, grace = 10, fake_delay = 0, threads = 0;
     int fake = 0;
     p.api_key = getenv("MIXLM_API_KEY");
@@ -136,6 +137,9 @@ int cmd_serve(int argc, char **argv) {
         } else if (!strcmp(a, "--threads")) {
             NUM(0, 256);
             threads = n;
+        } else if (!strcmp(a, "--tokenizer")) {
+            NEED_VALUE();
+            tokenizer = v;
         } else if (!strcmp(a, "--template")) {
             NEED_VALUE();
             template_file = v;
@@ -196,7 +200,7 @@ int cmd_serve(int argc, char **argv) {
             }
             model = found;
         }
-        mx_model_backend_params mp = {model, template_file, (int32_t)ctx, (int32_t)threads};
+        mx_model_backend_params mp = {model, template_file, tokenizer, (int32_t)ctx, (int32_t)threads};
         fprintf(stderr, "mixlm serve: loading %s\n", model);
         st = mx_model_backend_create(&mp, &be);
         free(found);
