@@ -808,7 +808,8 @@ static mixlm_status pre_one(const tok_pre *p, tok_match *m, const char *s, size_
         break;
     case PRE_METASPACE: {
         tok_list_begin(out);
-        int starts_with_rep = n >= p->str_len && !memcmp(s, p->str, p->str_len);
+        /* tested after spaces became the replacement, as the reference does */
+        int starts_with_rep = (n > 0 && s[0] == ' ') || (n >= p->str_len && !memcmp(s, p->str, p->str_len));
         if (p->add_prefix_space && !starts_with_rep &&
             (p->prepend_scheme == PREPEND_ALWAYS || (p->prepend_scheme == PREPEND_FIRST && section == 0)))
             mx_buf_append(&out->buf, p->str, p->str_len);
