@@ -139,17 +139,28 @@ void tok_regex_free(tok_regex *re) {
     free(re);
 }
 
-tok_match *tok_match_new(void) {
-    tok_match *m = mx_calloc(1, sizeof *m);
-    if (!m) return NULL;
+/* The PCRE2 parts are made on the first regular-expression match: most calls (literal patterns,
+ * decoders without regexes) never need them. */
+tok_match *tok_match_new(void) { return mx_calloc(1, sizeof(tok_match)); }
+
+static int match_ready(tok_match *m) {
+    if (m->md) return 1;
     m->md = pcre2_match_data_create(1, NULL);
     m->mc = pcre2_match_context_create(NULL);
     /* Long runs of whitespace drive the backtracking of \s+(?!\S) deep; 32 KiB (the default)
      * is not enough for megabyte inputs. */
     m->js = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    if (!m->md || !m->mc || !m->js) { tok_match_free(m); mx_err(MIXLM_ERR_NOMEM, "out of memory"); return NULL; }
+    if (!m->md || !m->mc || !m->js) {
+        if (m->md) pcre2_match_data_free(m->md);
+        if (m->mc) pcre2_match_context_free(m->mc);
+        if (m->js) pcre2_jit_stack_free(m->js);
+        m->md = NULL;
+        m->mc = NULL;
+        m->js = NULL;
+        return 0;
+    }
     pcre2_jit_stack_assign(m->mc, NULL, m->js);
-    return m;
+    return 1;
 }
 
 void tok_match_free(tok_match *m) {
@@ -177,6 +188,7 @@ int tok_regex_find(const tok_regex *re, tok_match *m, const char *s, size_t n, s
         }
         return 0;
     }
+    if (!match_ready(m)) return -1;
     int rc;
     if (re->jit)
         rc = pcre2_jit_match(re->code, (PCRE2_SPTR)s, n, start, PCRE2_NO_UTF_CHECK, m->md, m->mc);
