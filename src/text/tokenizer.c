@@ -366,6 +366,60 @@ mixlm_status tok_build_trie(mixlm_tokenizer *t) {
     return MIXLM_OK;
 }
 
+#define SPM_SPACE "\xE2\x96\x81"
+
+static void detect_spm_split(mixlm_tokenizer *t) {
+    t->spm_split = false;
+    if (t->model != TOK_BPE || t->pre || tok_lookup(t, SPM_SPACE, 3) < 0) return;
+    int32_t cap = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        if (t->attr[id] & ATTR_HOLE) continue;
+        const char *p = t->pool + t->piece_off[id];
+        uint32_t n = t->piece_len[id];
+        for (uint32_t k = 1; k + 3 <= n; k++) {
+            if (memcmp(p + k, SPM_SPACE, 3)) continue;
+            if (k >= 3 && !memcmp(p + k - 3, SPM_SPACE, 3)) continue; /* "▁▁": not a cut point */
+            if (t->n_spm_cross == cap) {
+                if (cap >= 4096) { free(t->spm_cross); t->spm_cross = NULL; t->n_spm_cross = 0; return; }
+                cap = cap ? cap * 2 : 16;
+                int32_t(*q)[2] = realloc(t->spm_cross, (size_t)cap * sizeof *q);
+                if (!q) { free(t->spm_cross); t->spm_cross = NULL; t->n_spm_cross = 0; return; }
+                t->spm_cross = q;
+            }
+            t->spm_cross[t->n_spm_cross][0] = id;
+            t->spm_cross[t->n_spm_cross][1] = (int32_t)k;
+            t->n_spm_cross++;
+        }
+    }
+    t->spm_split = true;
+}
+
+/* Is a cut in front of s[i] (a "▁" after another character) safe: no piece spans it? */
+static int spm_cut_ok(const mixlm_tokenizer *t, const char *s, size_t n, size_t i) {
+    for (int32_t c = 0; c < t->n_spm_cross; c++) {
+        int32_t id = t->spm_cross[c][0];
+        size_t k = (size_t)t->spm_cross[c][1], len = t->piece_len[id];
+        if (i < k || i - k + len > n) continue;
+        if (!memcmp(s + i - k, t->pool + t->piece_off[id], len)) return 0;
+    }
+    return 1;
+}
+
+void tok_detect_fast(mixlm_tokenizer *t) {
+    detect_spm_split(t);
+    t->fast_split = NULL;
+    const tok_pre *p = t->pre;
+    if (!p || t->model != TOK_BPE) return;
+    if (p->type == PRE_SEQUENCE && p->n_sub == 2 && p->sub[0].type == PRE_SPLIT && !p->sub[0].invert &&
+        !p->sub[0].removed && p->sub[1].type == PRE_BYTELEVEL && !p->sub[1].add_prefix_space && !p->sub[1].use_regex) {
+        t->fast_split = p->sub[0].re;
+        t->fast_matches_only = false;
+    } else if (p->type == PRE_BYTELEVEL && p->use_regex && !p->add_prefix_space) {
+        t->fast_split = p->re;
+        t->fast_matches_only = true;
+    }
+}
+
 void tok_norm_free(tok_norm *n) {
     if (!n) return;
     for (int i = 0; i < n->n_sub; i++) {
@@ -416,6 +470,7 @@ void mixlm_tokenizer_free(mixlm_tokenizer *t) {
     if (t->dec) { tok_dec_free(t->dec); free(t->dec); }
     free(t->post_pre);
     free(t->post_post);
+    free(t->spm_cross);
     free(t);
 }
 
@@ -884,7 +939,7 @@ typedef struct wc_slot {
 typedef struct enc_ctx {
     tok_match *m;
     tok_scratch *s;
-    mx_buf norm;
+    mx_buf norm, norm2;
     tok_list words;
     int32_t *ids;
     size_t n, cap;
@@ -969,6 +1024,72 @@ static mixlm_status push_ids(enc_ctx *c, const int32_t *ids, size_t n) {
     return MIXLM_OK;
 }
 
+/* Byte-level BPE the usual way (a split regex, then the byte-to-character map, no prefix
+ * space), without building piece lists: each regex piece is looked up in the word cache by its
+ * raw bytes and mapped and run through the model only when it is new. Same result as the general
+ * path (pre_one + model), which the golden tests check for every byte-level tokenizer. */
+static mixlm_status encode_bytelevel_fast(const mixlm_tokenizer *t, enc_ctx *c, const char *s, size_t n) {
+    size_t pos = 0, prev = 0, ms, me;
+    mixlm_status st = MIXLM_OK;
+    for (;;) {
+        size_t a, b;  /* the next piece [a, b) */
+        int last = 0;
+        {
+            int r = pos <= n ? tok_regex_find(t->fast_split, c->m, s, n, pos, &ms, &me) : 0;
+            if (r < 0) return mx_err(MIXLM_ERR_INTERNAL, "regular expression failed (resource limit)");
+            if (r == 0) {
+                if (t->fast_matches_only || prev >= n) break;
+                a = prev;
+                b = n;
+                last = 1;
+            } else {
+                if (!t->fast_matches_only && prev < ms) {
+                    /* emit the gap first, then come back for the match */
+                    a = prev;
+                    b = ms;
+                    prev = ms;
+                    pos = ms;
+                    goto piece;
+                }
+                a = ms;
+                b = me;
+                prev = me;
+                pos = me > ms ? me : ms + (ms < n ? tok_utf8_len((unsigned char)s[ms]) : 1);
+                if (me == ms) continue;
+            }
+        }
+    piece:
+        if (b > a) {
+            size_t wl = b - a;
+            const char *wd = s + a;
+            uint64_t h = 0;
+            if (wl <= WC_MAX_WORD) {
+                h = wc_hash(wd, wl);
+                int64_t slot = wc_find(c, h, wd, wl);
+                if (slot >= 0 && c->wc[slot].hash) {
+                    st = push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len);
+                    if (st) return st;
+                    if (last) break;
+                    continue;
+                }
+            }
+            c->norm2.len = 0;
+            for (size_t i = 0; i < wl; i++) {
+                size_t cl;
+                const char *ch = bytelevel_char((unsigned char)wd[i], &cl);
+                mx_buf_append(&c->norm2, ch, cl);
+            }
+            if (c->norm2.failed) return mx_err(MIXLM_ERR_NOMEM, "out of memory");
+            size_t before = c->n;
+            st = tok_model_word(t, c->s, c->norm2.data, c->norm2.len, &c->ids, &c->n, &c->cap);
+            if (st) return st;
+            if (wl <= WC_MAX_WORD) wc_insert(c, h, wd, wl, c->ids + before, c->n - before);
+        }
+        if (last) break;
+    }
+    return MIXLM_OK;
+}
+
 static mixlm_status encode_section(const mixlm_tokenizer *t, enc_ctx *c, const char *s, size_t n, int section) {
     if (n == 0) return MIXLM_OK;
     mx_buf tmp = {0};
@@ -998,10 +1119,30 @@ static mixlm_status encode_section(const mixlm_tokenizer *t, enc_ctx *c, const c
         n = c->norm.len;
     }
     if (n == 0) { mx_buf_free(&tmp); return MIXLM_OK; }
-    tok_list_clear(&c->words);
     mixlm_status st;
-    if (t->pre) st = pre_one(t->pre, c->m, s, n, section, &c->words);
-    else { tok_list_push(&c->words, s, n); st = c->words.failed ? mx_err(MIXLM_ERR_NOMEM, "out of memory") : MIXLM_OK; }
+    if (t->fast_split) {
+        st = encode_bytelevel_fast(t, c, s, n);
+        mx_buf_free(&tmp);
+        return st;
+    }
+    tok_list_clear(&c->words);
+    if (t->pre) {
+        st = pre_one(t->pre, c->m, s, n, section, &c->words);
+    } else if (t->spm_split) {
+        /* cut in front of each "▁" that follows another character, where no piece spans */
+        size_t start = 0;
+        for (size_t i = 3; i + 3 <= n; i++) {
+            if ((unsigned char)s[i] != 0xE2 || memcmp(s + i, SPM_SPACE, 3) || !memcmp(s + i - 3, SPM_SPACE, 3)) continue;
+            if (!spm_cut_ok(t, s, n, i)) continue;
+            tok_list_push(&c->words, s + start, i - start);
+            start = i;
+        }
+        tok_list_push(&c->words, s + start, n - start);
+        st = c->words.failed ? mx_err(MIXLM_ERR_NOMEM, "out of memory") : MIXLM_OK;
+    } else {
+        tok_list_push(&c->words, s, n);
+        st = c->words.failed ? mx_err(MIXLM_ERR_NOMEM, "out of memory") : MIXLM_OK;
+    }
     mx_buf_free(&tmp);
     if (st) return st;
     size_t first = c->n;
@@ -1111,6 +1252,7 @@ mixlm_status mixlm_tokenizer_encode_ex(const mixlm_tokenizer *t, const char *tex
     tok_match_free(c.m);
     tok_scratch_free(c.s);
     mx_buf_free(&c.norm);
+    mx_buf_free(&c.norm2);
     tok_list_free(&c.words);
     wc_free(&c);
     mx_buf_free(&clean);

@@ -277,5 +277,6 @@ mixlm_status tok_load_gguf(mixlm_tokenizer *t, const struct mx_gguf *g, const ch
     t->special.add_bos = t->n_post_pre > 0;
     t->special.add_eos = t->n_post_post > 0;
     t->cleanup = false;
+    tok_detect_fast(t);
     return MIXLM_OK;
 }

@@ -169,6 +169,16 @@ struct mixlm_tokenizer {
     tok_norm *norm;
     tok_pre *pre;
     tok_dec *dec;
+    /* The usual byte-level pre-tokenizer (a split regex, then bytes to characters), run by a
+     * fast path that caches words by their raw bytes (tok_detect_fast). Points into pre. */
+    const tok_regex *fast_split;
+    bool fast_matches_only;       /* ByteLevel's own regex: text between matches is dropped */
+    /* SentencePiece-style BPE has no pre-tokenizer: a whole section is one word. It may be cut
+     * in front of a "▁" that follows another character when no piece can span the cut: the only
+     * pieces that could are those with such a "X▁" inside (spm_cross: id, offset of the ▁). */
+    bool spm_split;
+    int32_t (*spm_cross)[2];
+    int32_t n_spm_cross;
 
     /* Post-processor (single sequence): ids before and after the text when add_special. */
     int32_t *post_pre, *post_post;
@@ -219,6 +229,7 @@ mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t res
 mixlm_status tok_merges_alloc(mixlm_tokenizer *t, size_t n);
 mixlm_status tok_add_added(mixlm_tokenizer *t, const tok_added *a, const char *content);
 mixlm_status tok_build_trie(mixlm_tokenizer *t);
+void tok_detect_fast(mixlm_tokenizer *t);
 void tok_norm_free(tok_norm *n);
 void tok_pre_free(tok_pre *p);
 void tok_dec_free(tok_dec *d);

@@ -680,6 +680,7 @@ mixlm_status tok_load_json(mixlm_tokenizer *t, const char *json, size_t len, con
     tj_free(&d);
     if (st) return st;
 
+    tok_detect_fast(t);
     /* The reference cleans up decoded text unless the config says otherwise. */
     t->cleanup = true;
     t->special.unk = t->unk_id;
