@@ -41,6 +41,8 @@ static void test_golden(void) {
     const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
     CHECK(cJSON_IsArray(cases));
     int total = 0, equal = 0;
+    cJSON *batch = NULL;
+    char *batch_name = NULL;
     struct { char name[64]; int ok; } per[64];
     int nper = 0;
     const cJSON *c;
@@ -55,8 +57,29 @@ static void test_golden(void) {
         snprintf(path, sizeof path, "templates/%s", tpl);
         mixlm_chat_template *t = NULL;
         mixlm_status st;
+        const char *hash = strchr(tpl, '#');
         if (!strncmp(tpl, "models/", 7) || !strncmp(tpl, "extra/", 6)) {
             st = mixlm_chat_template_load(test_data(path), &t);
+        } else if (hash) {
+            /* entry N of a JSON array of template sources: "features/x.templates.json#N" */
+            char file[512];
+            snprintf(file, sizeof file, "templates/%.*s", (int)(hash - tpl), tpl);
+            const char *src = NULL;
+            if (!batch_name || strcmp(batch_name, file)) {
+                cJSON_Delete(batch);
+                free(batch_name);
+                char *btext = read_all(test_data(file), NULL);
+                batch = btext ? cJSON_Parse(btext) : NULL;
+                batch_name = mx_strdup(file);
+                free(btext);
+            }
+            const cJSON *item = cJSON_GetArrayItem(batch, atoi(hash + 1));
+            if (cJSON_IsString(item)) src = item->valuestring;
+            st = src ? mixlm_chat_template_from_string(src, strlen(src), &t) : MIXLM_ERR_IO;
+            if (st == MIXLM_OK) {
+                mixlm_chat_template_set_token(t, "bos_token", "<s>");
+                mixlm_chat_template_set_token(t, "eos_token", "</s>");
+            }
         } else {
             st = mixlm_chat_template_load_with_file(NULL, test_data(path), &t);
             if (st == MIXLM_OK) {
@@ -94,10 +117,12 @@ static void test_golden(void) {
                       st == MIXLM_OK ? "success" : mixlm_last_error());
         }
         equal += ok;
+        char group[64];
+        snprintf(group, sizeof group, "%.*s", hash ? (int)(hash - tpl) : (int)strlen(tpl), tpl);
         int k = 0;
-        while (k < nper && strcmp(per[k].name, tpl)) k++;
+        while (k < nper && strcmp(per[k].name, group)) k++;
         if (k == nper && nper < 64) {
-            snprintf(per[nper].name, sizeof per[nper].name, "%s", tpl);
+            snprintf(per[nper].name, sizeof per[nper].name, "%s", group);
             per[nper++].ok = 0;
         }
         if (k < nper && ok && cJSON_IsString(want)) per[k].ok++;
@@ -112,6 +137,8 @@ static void test_golden(void) {
         if (!strncmp(per[k].name, "models/", 7)) CHECK_MSG(per[k].ok >= 30, "%s: only %d outputs", per[k].name, per[k].ok);
     }
     CHECK(total >= 200);
+    cJSON_Delete(batch);
+    free(batch_name);
     cJSON_Delete(root);
 }
 

@@ -102,6 +102,15 @@ static int sb_check(ctx *C, sb *b, int line) {
 /* ==== Values ================================================================================ */
 
 static jv v_undef(void) { jv v = {0}; v.t = V_UNDEF; return v; }
+/* A raw JS undefined (what the reference's `[] | first` yields): it turns into an ordinary
+ * undefined when stored in a variable or read back from a list or object, and fails wherever
+ * it is used directly. */
+static jv v_raw_undef(void) { jv v = {0}; v.t = V_UNDEF; v.u.b = 1; return v; }
+static int is_raw(jv v) { return v.t == V_UNDEF && v.u.b; }
+static jv cooked(jv v) { if (is_raw(v)) v.u.b = 0; return v; }
+static int use(ctx *C, jv v, int line) {
+    return is_raw(v) ? fail(C, line, "cannot use the result of first/last of an empty list") : R_OK;
+}
 static jv v_null(void) { jv v = {0}; v.t = V_NULL; return v; }
 static jv v_bool(int b) { jv v = {0}; v.t = V_BOOL; v.u.b = !!b; return v; }
 static jv v_int(double n) { jv v = {0}; v.t = V_INT; v.u.n = n; return v; }
@@ -478,6 +487,7 @@ static int key_cmp(const jkey *a, const jkey *b) {
 
 static int to_json(ctx *C, jv v, sb *b, const json_opts *o, int depth, int undef_null, int line) {
     if (depth > MAX_VALUE_DEPTH) return fail(C, line, "value nested too deeply (or cyclic) for JSON");
+    if (is_raw(v)) return use(C, v, line);
     switch (v.t) {
     case V_NULL: sb_puts(b, "null"); return R_OK;
     case V_UNDEF: sb_puts(b, undef_null ? "null" : "undefined"); return R_OK;
@@ -772,6 +782,7 @@ static jenv *env_new(ctx *C, jenv *parent) {
 }
 
 static int env_set(ctx *C, jenv *e, const char *name, jv v) {
+    v = cooked(v);
     for (size_t i = 0; i < e->n; i++)
         if (!strcmp(e->names[i], name)) {
             e->vals[i] = v;
@@ -1339,7 +1350,7 @@ static int bind_args(ctx *C, const char *display_name, jnode *const *params, siz
         const char *name = param_name(params[i]);
         jv v = v_undef();
         int have = 0;
-        if (i < nargs) {
+        if (i < nargs && !is_raw(args[i])) {
             v = args[i];
             have = 1;
         } else {
@@ -1373,7 +1384,7 @@ static int bind_args(ctx *C, const char *display_name, jnode *const *params, siz
     for (size_t i = 0; i < np; i++) {
         const jnode *p = params[i];
         if (p->kind != N_KWARG) continue;
-        int have = i < nargs || (kw && obj_get(kw, p->str, strlen(p->str)));
+        int have = (i < nargs && !is_raw(args[i])) || (kw && obj_get(kw, p->str, strlen(p->str)));
         if (have) continue;
         jv v;
         TRY(ev(C, p->a, scope, &v));
@@ -1524,7 +1535,10 @@ static int filter_ident(ctx *C, jv v, const char *name, jenv *env, int line, jv 
         if (!strcmp(name, "list")) { *out = v; return R_OK; }
         /* On an empty list the reference yields a raw JS undefined that fails wherever it is used. */
         if (!strcmp(name, "first") || !strcmp(name, "last")) {
-            if (!a->n) return fail(C, line, "%s of an empty list", name);
+            if (!a->n) {
+                *out = v_raw_undef();
+                return R_OK;
+            }
             *out = name[0] == 'f' ? a->v[0] : a->v[a->n - 1];
             return R_OK;
         }
@@ -1658,6 +1672,11 @@ static int filter_call(ctx *C, jv v, const jnode *call, jenv *env, int line, jv 
         jv def = nargs > 0 ? args[0] : v_str_ref("", 0);
         jv boolean = arg_or(args, nargs, 1, kw, "boolean", v_bool(0));
         if (boolean.t != V_BOOL) return fail(C, line, "default: the boolean flag must be a boolean");
+        if (is_raw(v)) {
+            if (boolean.u.b) return use(C, v, line);
+            *out = v;
+            return R_OK;
+        }
         *out = (v.t == V_UNDEF || (boolean.u.b && !truthy(v))) ? def : v;
         return R_OK;
     }
@@ -1773,6 +1792,14 @@ static int filter_call(ctx *C, jv v, const jnode *call, jenv *env, int line, jv 
 }
 
 static int apply_filter(ctx *C, jv v, const jnode *f, jenv *env, int line, jv *out) {
+    if (is_raw(v)) {
+        int dflt = f->kind == N_CALL && f->a->kind == N_IDENT && !strcmp(f->a->str, "default");
+        if (f->kind == N_IDENT && !strcmp(f->str, "safe")) {
+            *out = v;
+            return R_OK;
+        }
+        if (!dflt) return use(C, v, line);
+    }
     if (f->kind == N_IDENT) return filter_ident(C, v, f->str, env, line, out);
     if (f->kind == N_CALL) return filter_call(C, v, f, env, line, out);
     return fail(C, line, "unknown filter");
@@ -1809,9 +1836,11 @@ static int contains(const jv *hay, jv needle) {
 static int ev_binary(ctx *C, const jnode *x, jenv *env, jv *out) {
     jv l, r;
     TRY(ev(C, x->a, env, &l));
+    TRY(use(C, l, x->line));
     if (x->op == OP_AND) return truthy(l) ? ev(C, x->b, env, out) : (*out = l, R_OK);
     if (x->op == OP_OR) return truthy(l) ? (*out = l, R_OK) : ev(C, x->b, env, out);
     TRY(ev(C, x->b, env, &r));
+    TRY(use(C, r, x->line));
     int line = x->line;
     jop op = x->op;
     if (op == OP_EQ || op == OP_NE) {
@@ -1908,6 +1937,7 @@ static size_t slice_indices(size_t len, const jv *start, const jv *stop, const j
 }
 
 static int ev_slice(ctx *C, jv obj, const jnode *sl, jenv *env, int line, jv *out) {
+    TRY(use(C, obj, line));
     if (obj.t != V_ARR && obj.t != V_STR) return fail(C, line, "only lists and strings can be sliced, not %s", tname(obj));
     jv p[3] = {v_undef(), v_undef(), v_undef()};
     const jnode *parts[3] = {sl->a, sl->b, sl->c};
@@ -1980,6 +2010,7 @@ static jv str_at(ctx *C, jv s, double i) {
 static int ev_member(ctx *C, const jnode *x, jenv *env, jv *out) {
     jv obj;
     TRY(ev(C, x->a, env, &obj));
+    TRY(use(C, obj, x->line));
     int line = x->line;
     jv prop;
     if (x->flag) {
@@ -2024,6 +2055,7 @@ static int ev_member(ctx *C, const jnode *x, jenv *env, jv *out) {
     } else if (prop.t != V_STR) {
         return fail(C, line, "cannot access a property of %s with a %s", tname(obj), tname(prop));
     }
+    *out = cooked(*out);
     return C->A->failed ? oom(C, line) : R_OK;
 }
 
@@ -2035,6 +2067,7 @@ static int ev_call(ctx *C, const jnode *x, jenv *env, jv *out) {
     if (kw) args[nargs++] = v_obj(kw);
     jv fn;
     TRY(ev(C, x->a, env, &fn));
+    TRY(use(C, fn, x->line));
     return call_fn(C, fn, args, nargs, env, x->line, out);
 }
 
@@ -2072,6 +2105,7 @@ static int ev_inner(ctx *C, const jnode *x, jenv *env, jv *out) {
     case N_UNARY: {
         jv v;
         TRY(ev(C, x->a, env, &v));
+        TRY(use(C, v, x->line));
         if (x->op == OP_NOT) {
             *out = v_bool(!truthy(v));
             return R_OK;
@@ -2090,6 +2124,7 @@ static int ev_inner(ctx *C, const jnode *x, jenv *env, jv *out) {
     case N_TEST: {
         jv v;
         TRY(ev(C, x->a, env, &v));
+        TRY(use(C, v, x->line));
         int res;
         TRY(run_test(C, x->str, v, NULL, x->line, &res));
         *out = v_bool(x->flag ? !res : res);
@@ -2235,6 +2270,7 @@ static int ex_for(ctx *C, const jnode *x, jenv *env, sb *out) {
     } else {
         TRY(ev(C, x->b, scope, &it));
     }
+    TRY(use(C, it, x->line));
     if (it.t == V_OBJ && it.u.o->kind != O_NS) TRY(obj_items(C, it.u.o, OM_KEYS, x->line, &it));
     if (it.t != V_ARR) return fail(C, x->line, "cannot loop over %s", tname(it));
     const jarr *src = it.u.a;
@@ -2328,6 +2364,7 @@ static int ex_block(ctx *C, jnode *const *list, size_t n, jenv *env, sb *out) {
         default: {
             jv v;
             r = ev(C, x, env, &v);
+            if (r == R_OK) r = use(C, v, x->line);
             if (r == R_OK && v.t != V_NULL && v.t != V_UNDEF) r = display(C, v, out, x->line);
         }
         }

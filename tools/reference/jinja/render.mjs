@@ -5,7 +5,8 @@
 //
 // Cases: every model template (tests/data/templates/{models,extra}/*/tokenizer_config.json) x every
 // conversation (tests/data/templates/conversations/*.json) x add_generation_prompt on/off, plus
-// every feature template (tests/data/templates/features/*.jinja) x features/context*.json.
+// every feature template (tests/data/templates/features/*.jinja) x features/context*.json, and
+// every entry of features/*.templates.json (random templates from gen_random.py).
 // The variables are built as mixlm's template.c (and transformers.js) builds them: messages,
 // add_generation_prompt, tools (null when absent), the special tokens the model defines, then the
 // request's chat_template_kwargs. strftime_now() sees a fixed time in UTC.
@@ -82,6 +83,15 @@ for (const tpl of sorted(featureDir, (f) => f.endsWith(".jinja"))) {
 		cases.push({ template: rel(tpl), request: rel(ctx), add_generation_prompt: true, now: NOW,
 			...render(source, { bos_token: "<s>", eos_token: "</s>" }, text, true) });
 	}
+}
+// Batches of generated templates (gen_random.py): features/*.templates.json, one case per entry.
+for (const batch of sorted(featureDir, (f) => f.endsWith(".templates.json"))) {
+	const sources = JSON.parse(fs.readFileSync(batch, "utf8"));
+	const text = fs.readFileSync(path.join(featureDir, "context.json"), "utf8");
+	sources.forEach((source, i) => {
+		cases.push({ template: `${rel(batch)}#${i}`, request: "features/context.json", add_generation_prompt: true,
+			now: NOW, ...render(source, { bos_token: "<s>", eos_token: "</s>" }, text, true) });
+	});
 }
 const out = { generator: "tools/reference/jinja/render.mjs with @huggingface/jinja 0.5.11", cases };
 fs.writeFileSync(path.join(data, "golden.json"), JSON.stringify(out, null, 1) + "\n");
