@@ -89,5 +89,6 @@ MIXLM_API void mixlm_force_reference_kernels(bool force);
 #include "mixlm/state.h"
 #include "mixlm/executor.h"
 #include "mixlm/engine.h"
+#include "mixlm/generate.h"
 
 #endif /* MIXLM_H */
