@@ -103,6 +103,110 @@ typedef struct mixlm_sample_info {
 MIXLM_API mixlm_status mixlm_sampler_sample(mixlm_sampler *sampler, const float *logits,
                                             int32_t *token, mixlm_sample_info *info);
 
+
+/* ---- Generation loop ------------------------------------------------------------------- */
+
+/* Why a generation ended. */
+typedef enum mixlm_finish_reason {
+    MIXLM_FINISH_NONE = 0,      /* still running (only seen in per-token events) */
+    MIXLM_FINISH_EOS,           /* an end-of-sequence id was sampled (its text is not emitted) */
+    MIXLM_FINISH_STOP_STRING,   /* a stop string appeared (it and what follows are not emitted) */
+    MIXLM_FINISH_LENGTH,        /* max_new_tokens were generated */
+    MIXLM_FINISH_CONTEXT_FULL,  /* the state has no room for another token */
+    MIXLM_FINISH_CANCELLED      /* the callback returned false or *cancel became nonzero */
+} mixlm_finish_reason;
+
+/* "eos", "stop", "length", "context_full", "cancelled" ("" for NONE). */
+MIXLM_API const char *mixlm_finish_reason_str(mixlm_finish_reason reason);
+
+#define MIXLM_MAX_STOP_STRINGS 16
+#define MIXLM_MAX_STOP_LEN 256   /* bytes of one stop string */
+#define MIXLM_MAX_EOS_IDS 16
+
+typedef struct mixlm_gen_params {
+    /* Generated tokens at most (the EOS or stop token included); -1 = no limit (until an EOS
+     * id, a stop string or a full context). Default -1. */
+    int32_t max_new_tokens;
+    /* Prompt tokens per mixlm_decode() call during prefill; 0 = the whole prompt in one call
+     * (the runtime still splits it as the contract requires). Results do not depend on it.
+     * Default 512. */
+    int32_t prefill_chunk;
+    /* Token ids that end generation (copied; see mixlm_eos_ids()). */
+    const int32_t *eos_ids;
+    int32_t n_eos_ids;
+    /* Strings that end generation, matched on the decoded text across token boundaries
+     * (copied, UTF-8, 1..MIXLM_MAX_STOP_LEN bytes each). Needs a tokenizer. */
+    const char *const *stop_strings;
+    int32_t n_stop_strings;
+    bool skip_special;      /* special tokens produce no text (default true) */
+    int32_t top_logprobs;   /* -1: no log-probabilities (default); 0..MIXLM_MAX_TOP_LOGPROBS:
+                               the chosen token's and this many alternatives' (see
+                               mixlm_sampler_params.logprobs_mode) */
+    const volatile int *cancel; /* optional: nonzero stops at the next token or prefill chunk */
+} mixlm_gen_params;
+
+MIXLM_API mixlm_gen_params mixlm_gen_default_params(void);
+
+/* One streamed event. Per generated token (except an EOS token) the callback gets the token, its
+ * log-probabilities if asked, and the text that became final with it: valid UTF-8, possibly
+ * empty (a character still incomplete, or text held back because it may begin a stop string),
+ * possibly text of earlier tokens. A last event (is_final) carries the remaining text and the
+ * finish reason. Concatenating every event's text gives the whole output. */
+typedef struct mixlm_gen_event {
+    int32_t token;                     /* the sampled id; -1 in the final event */
+    int32_t index;                     /* its index among the generated tokens */
+    const char *text;                  /* not NUL-terminated; valid during the callback */
+    size_t len;
+    const mixlm_sample_info *logprobs; /* NULL unless params.top_logprobs >= 0 */
+    bool is_final;
+    mixlm_finish_reason finish;        /* set in the final event */
+} mixlm_gen_event;
+
+/* Return false to stop generating (finish reason CANCELLED); the final event still follows. */
+typedef bool (*mixlm_gen_callback)(void *user, const mixlm_gen_event *event);
+
+typedef struct mixlm_gen_result {
+    mixlm_finish_reason finish;
+    int32_t n_prompt;        /* prompt tokens fed */
+    int32_t n_generated;     /* tokens sampled, the final EOS or stop token included */
+    const int32_t *tokens;   /* those ids; owned by the generator, valid until its next use */
+    double prefill_seconds;  /* wall time feeding the prompt */
+    double decode_seconds;   /* wall time from the first sampled token to the end */
+} mixlm_gen_result;
+
+typedef struct mixlm_generator mixlm_generator;
+
+/* A generator for one executor (and optionally its tokenizer, for text and stop strings; the
+ * executor and tokenizer must outlive it). It owns the logits buffer, the detokenizer and the
+ * stop-string matcher, so the token loop allocates nothing. One generator serves one
+ * generation at a time; it may be reused for many, with any states. */
+MIXLM_API mixlm_status mixlm_generator_create(mixlm_executor *ex, const mixlm_tokenizer *tok,
+                                              const mixlm_gen_params *params,
+                                              mixlm_generator **out);
+MIXLM_API void mixlm_generator_free(mixlm_generator *g);
+
+/* Feed prompt[0..n_prompt) to state (at its current position: a chat turn continues the
+ * previous one), then sample and feed tokens until a stop rule fires, calling cb (may be NULL)
+ * as text becomes available. The sampler's history receives every prompt and generated token.
+ * Afterwards the state holds the prompt and every generated token except the last one (the
+ * last was sampled, not fed). A prompt that does not fit the context fails with
+ * MIXLM_ERR_CONTEXT_FULL before anything is computed; running out of room while generating is
+ * the finish reason CONTEXT_FULL, not an error. result may be NULL. */
+MIXLM_API mixlm_status mixlm_generate(mixlm_generator *g, mixlm_state *state,
+                                      mixlm_sampler *sampler, const int32_t *prompt,
+                                      int32_t n_prompt, mixlm_gen_callback cb, void *user,
+                                      mixlm_gen_result *result);
+
+/* End-of-sequence ids for a model, deduplicated, at most cap written to ids; returns how many.
+ * Sources: generation_config.json `eos_token_id` (a number or a list) in the model folder
+ * model_path (skipped for a .gguf file or NULL), the tokenizer's eos and end-of-turn ids
+ * (tokenizer_config.json eos_token, GGUF eos_token_id and eot_token_id); with chat, also the
+ * special tokens that end a turn in the common chat formats when the vocabulary has them:
+ * <end_of_turn> (Gemma), <|eot_id|> and <|eom_id|> (Llama 3), <|im_end|> (Qwen, ChatML),
+ * <|return|> and <|call|> (GPT-OSS), <|endoftext|>, <|end_of_text|>. tok may be NULL. */
+MIXLM_API int32_t mixlm_eos_ids(const char *model_path, const mixlm_tokenizer *tok, bool chat,
+                                int32_t *ids, int32_t cap);
+
 #ifdef __cplusplus
 }
 #endif
