@@ -1,0 +1,541 @@
+/* cmd_run.c: `mixlm run`: generate a continuation of a prompt (or a chat answer with --chat)
+ * and stream it to stdout; statistics go to stderr. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "cli_engine.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_STOPS MIXLM_MAX_STOP_STRINGS
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: mixlm run [-m MODEL] -p PROMPT [options]\n"
+            "\n"
+            "Generate text from a prompt and stream it to stdout. Statistics (prompt and\n"
+            "generation speed, KV cache size) go to stderr.\n"
+            "\n"
+            "  -m, --model MODEL     a .gguf file or a Hugging Face model folder (default: $MIXLM_MODEL,\n"
+            "                        else the bundled model)\n"
+            "  -p, --prompt TEXT     the prompt (or -f FILE)\n"
+            "  -f, --file FILE       read the prompt from FILE\n"
+            "      --tokens LIST     the prompt as token ids (comma-separated, or @FILE)\n"
+            "  -n, --max-tokens N    generate at most N tokens (default 256; -1 = until the end)\n"
+            "      --chat            format the prompt as one user message with the model's chat\n"
+            "                        template and stop at the end of the answer\n"
+            "      --system TEXT     with --chat: a system message first\n"
+            "      --temp T          temperature (default 0.8; 0 = greedy)\n"
+            "      --top-k K         keep the K most likely tokens (default 40; 0 = off)\n"
+            "      --top-p P         nucleus sampling mass (default 0.95; 1 = off)\n"
+            "      --min-p M         drop tokens below M x the top probability (default 0.05)\n"
+            "      --typical-p P     locally typical sampling (default 1 = off)\n"
+            "      --repeat-penalty R  repetition penalty (default 1 = off)\n"
+            "      --presence-penalty A, --frequency-penalty B  OpenAI penalties (default 0)\n"
+            "      --penalty-window N  tokens the penalties look at (default -1 = all)\n"
+            "      --seed S          random seed (default: from the clock; printed with the stats)\n"
+            "      --stop STR        stop when STR appears (not printed); repeatable\n"
+            "      --ignore-eos      do not stop at end-of-sequence tokens\n"
+            "      --json            print one JSON object (text, tokens, finish reason, stats)\n"
+            "                        at the end instead of streaming\n"
+            "      --logprobs N      with --json: log-probabilities of each token and N alternatives\n"
+            "      --ctx N           context length (default: the model's, at most 8192)\n"
+            "      --chunk N         prefill N prompt tokens per step (default 512; 0 = all at once)\n"
+            "      --threads N       worker threads (default %d)\n"
+            "      --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "\n"
+            "Sampling follows Hugging Face transformers' order: repetition penalty, temperature,\n"
+            "top-k, top-p, min-p, typical-p (docs/sampling.md).\n",
+            cli_default_threads());
+}
+
+/* ---- The default model ------------------------------------------------------------------ */
+
+static int is_model_path(const char *path) {
+    if (mx_is_dir(path)) {
+        char *cfg = mx_path_join(path, "config.json");
+        int ok = cfg && mx_file_exists(cfg);
+        free(cfg);
+        return ok;
+    }
+    size_t n = strlen(path);
+    return n > 5 && !strcmp(path + n - 5, ".gguf") && mx_file_exists(path);
+}
+
+/* A models directory: the directory itself when it is a model, else its first entry (by name)
+ * that is a model. malloc'd path or NULL. */
+static char *model_in_dir(const char *dir) {
+    if (!mx_is_dir(dir)) return NULL;
+    if (is_model_path(dir)) return mx_strdup(dir);
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    char *found = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!found && names[i]->d_name[0] != '.') {
+            char *p = mx_path_join(dir, names[i]->d_name);
+            if (p && is_model_path(p)) found = p;
+            else free(p);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return found;
+}
+
+/* -m, else $MIXLM_MODEL, else the bundled model (in the source tree for a build that was not
+ * installed, else in the installed data directory). */
+static char *resolve_model(const char *arg) {
+    if (arg) return mx_strdup(arg);
+    const char *env = getenv("MIXLM_MODEL");
+    if (env && *env) return mx_strdup(env);
+    const char *dirs[] = {
+#ifdef MIXLM_SOURCE_MODEL_DIR
+        MIXLM_SOURCE_MODEL_DIR,
+#endif
+#ifdef MIXLM_DEFAULT_MODEL_DIR
+        MIXLM_DEFAULT_MODEL_DIR,
+#endif
+        NULL};
+    for (size_t i = 0; dirs[i]; i++) {
+        char *p = model_in_dir(dirs[i]);
+        if (p) return p;
+    }
+    return NULL;
+}
+
+/* ---- Sampling defaults from generation_config.json ----------------------------------------- */
+
+/* A Hugging Face folder's generation_config.json may set do_sample, temperature, top_k, top_p,
+ * min_p, typical_p and repetition_penalty; they replace the built-in defaults (flags given on
+ * the command line win over both). do_sample false means greedy, as in transformers. */
+static void generation_config_defaults(const char *model, mixlm_sampler_params *sp) {
+    if (!mx_is_dir(model)) return;
+    char *path = mx_path_join(model, "generation_config.json");
+    char *text = NULL;
+    size_t len = 0;
+    if (path && mx_file_exists(path) && mx_read_file(path, 1u << 20, &text, &len) == MIXLM_OK) {
+        cJSON *root = cJSON_ParseWithLength(text, len);
+        if (root) {
+            const cJSON *v;
+            int sampled = 0;
+            if ((v = cJSON_GetObjectItemCaseSensitive(root, "do_sample")) && cJSON_IsBool(v))
+                sampled = cJSON_IsTrue(v) ? 1 : -1;
+            if (sampled >= 0) {
+                if ((v = cJSON_GetObjectItemCaseSensitive(root, "temperature")) && cJSON_IsNumber(v) &&
+                    v->valuedouble > 0 && v->valuedouble < 100)
+                    sp->temperature = (float)v->valuedouble;
+                if ((v = cJSON_GetObjectItemCaseSensitive(root, "top_k")) && cJSON_IsNumber(v) &&
+                    v->valuedouble >= 0 && v->valuedouble < 1e7)
+                    sp->top_k = (int32_t)v->valuedouble;
+                if ((v = cJSON_GetObjectItemCaseSensitive(root, "top_p")) && cJSON_IsNumber(v) &&
+                    v->valuedouble > 0 && v->valuedouble <= 1)
+                    sp->top_p = (float)v->valuedouble;
+                if ((v = cJSON_GetObjectItemCaseSensitive(root, "min_p")) && cJSON_IsNumber(v) &&
+                    v->valuedouble >= 0 && v->valuedouble <= 1)
+                    sp->min_p = (float)v->valuedouble;
+                if ((v = cJSON_GetObjectItemCaseSensitive(root, "typical_p")) && cJSON_IsNumber(v) &&
+                    v->valuedouble > 0 && v->valuedouble <= 1)
+                    sp->typical_p = (float)v->valuedouble;
+            } else {
+                sp->temperature = 0.0f;
+            }
+            if ((v = cJSON_GetObjectItemCaseSensitive(root, "repetition_penalty")) && cJSON_IsNumber(v) &&
+                v->valuedouble > 0 && v->valuedouble < 100)
+                sp->repetition_penalty = (float)v->valuedouble;
+            cJSON_Delete(root);
+        }
+    }
+    free(text);
+    free(path);
+    mx_err_clear();
+}
+
+/* ---- Streaming ----------------------------------------------------------------------------- */
+
+typedef struct run_out {
+    bool json;
+    mx_buf text;                 /* --json: the whole text */
+    mx_buf lp;                   /* --json: the logprobs array items */
+    const mixlm_tokenizer *tok;
+    int write_failed;
+} run_out;
+
+static void json_piece(mx_buf *b, const mixlm_tokenizer *tok, int32_t id) {
+    size_t n = 0;
+    const char *p = tok ? mixlm_tokenizer_piece(tok, id, &n) : NULL;
+    if (p) mx_buf_json_str(b, p, n);
+    else mx_buf_puts(b, "null");
+}
+
+static bool on_event(void *user, const mixlm_gen_event *ev) {
+    run_out *o = user;
+    if (!o->json) {
+        if (ev->len && fwrite(ev->text, 1, ev->len, stdout) != ev->len) o->write_failed = 1;
+        if (fflush(stdout) != 0) o->write_failed = 1;
+        return !o->write_failed;
+    }
+    mx_buf_append(&o->text, ev->text, ev->len);
+    if (!ev->is_final && ev->logprobs) {
+        const mixlm_sample_info *in = ev->logprobs;
+        if (o->lp.len) mx_buf_putc(&o->lp, ',');
+        mx_buf_printf(&o->lp, "{\"token\":%d,\"piece\":", (int)ev->token);
+        json_piece(&o->lp, o->tok, ev->token);
+        mx_buf_printf(&o->lp, ",\"logprob\":%.6g,\"top\":[", (double)in->logprob);
+        for (int32_t i = 0; i < in->n_top_out; i++) {
+            mx_buf_printf(&o->lp, "%s{\"token\":%d,\"piece\":", i ? "," : "", (int)in->top[i].token);
+            json_piece(&o->lp, o->tok, in->top[i].token);
+            mx_buf_printf(&o->lp, ",\"logprob\":%.6g}", (double)in->top[i].logprob);
+        }
+        mx_buf_puts(&o->lp, "]}");
+    }
+    return true;
+}
+
+/* ---- The command --------------------------------------------------------------------------- */
+
+static int need_float(const char *opt, const char *v, double lo, double hi, float *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !*v || !(d >= lo && d <= hi)) {
+        cli_error("run", "%s: '%s' is not a number in %g..%g", opt, v, lo, hi);
+        return 0;
+    }
+    *out = (float)d;
+    return 1;
+}
+
+static int need_long(const char *opt, const char *v, long lo, long hi, long *out) {
+    if (!cli_parse_long(v, lo, hi, out)) {
+        cli_error("run", "%s: '%s' is not a whole number in %ld..%ld", opt, v, lo, hi);
+        return 0;
+    }
+    return 1;
+}
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *model_arg = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL;
+    const char *system_msg = NULL, *kv_arg = "f32";
+    const char *stops[MAX_STOPS];
+    int n_stops = 0;
+    bool chat = false, json = false, ignore_eos = false;
+    long max_tokens = 256, ctx = 0, chunk = 512, threads = cli_default_threads(), logprobs = -1;
+    /* Built-in defaults, then generation_config.json, then flags. Flags are recorded here and
+     * applied after the model is known. */
+    float temp = NAN, top_p = NAN, min_p = NAN, typical_p = NAN, rep = NAN, pres = NAN, freq = NAN;
+    long top_k = -1, window = -2;
+    uint64_t seed = 0;
+    bool have_seed = false;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--chat")) { chat = true; continue; }
+        if (!strcmp(a, "--json")) { json = true; continue; }
+        if (!strcmp(a, "--ignore-eos")) { ignore_eos = true; continue; }
+        static const char *const with_value[] = {
+            "-m", "--model", "-p", "--prompt", "-f", "--file", "--tokens", "-n", "--max-tokens",
+            "--system", "--temp", "--top-k", "--top-p", "--min-p", "--typical-p",
+            "--repeat-penalty", "--presence-penalty", "--frequency-penalty", "--penalty-window",
+            "--seed", "--stop", "--logprobs", "--ctx", "--chunk", "--threads", "--kv", NULL};
+        int known = 0;
+        for (size_t k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
+        if (!known) {
+            if (a[0] == '-') cli_error("run", "unknown option %s (see mixlm run --help)", a);
+            else cli_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            cli_error("run", "%s needs a value", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        int ok = 1;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_arg = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = v;
+        else if (!strcmp(a, "--tokens")) tokens_arg = v;
+        else if (!strcmp(a, "--system")) system_msg = v;
+        else if (!strcmp(a, "--kv")) kv_arg = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = need_long(a, v, -1, 1L << 30, &max_tokens);
+        else if (!strcmp(a, "--temp")) ok = need_float(a, v, 0, 100, &temp);
+        else if (!strcmp(a, "--top-k")) ok = need_long(a, v, 0, 1L << 30, &top_k);
+        else if (!strcmp(a, "--top-p")) ok = need_float(a, v, 0, 1, &top_p);
+        else if (!strcmp(a, "--min-p")) ok = need_float(a, v, 0, 1, &min_p);
+        else if (!strcmp(a, "--typical-p")) ok = need_float(a, v, 1e-6, 1, &typical_p);
+        else if (!strcmp(a, "--repeat-penalty")) ok = need_float(a, v, 1e-6, 100, &rep);
+        else if (!strcmp(a, "--presence-penalty")) ok = need_float(a, v, -100, 100, &pres);
+        else if (!strcmp(a, "--frequency-penalty")) ok = need_float(a, v, -100, 100, &freq);
+        else if (!strcmp(a, "--penalty-window")) ok = need_long(a, v, -1, 1L << 24, &window);
+        else if (!strcmp(a, "--logprobs")) ok = need_long(a, v, 0, MIXLM_MAX_TOP_LOGPROBS, &logprobs);
+        else if (!strcmp(a, "--ctx")) ok = need_long(a, v, 1, 1L << 24, &ctx);
+        else if (!strcmp(a, "--chunk")) ok = need_long(a, v, 0, 1L << 24, &chunk);
+        else if (!strcmp(a, "--threads")) ok = need_long(a, v, 1, 256, &threads);
+        else if (!strcmp(a, "--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || *end || !*v || v[0] == '-') {
+                cli_error("run", "--seed: '%s' is not a whole number >= 0", v);
+                ok = 0;
+            }
+            seed = s;
+            have_seed = true;
+        } else if (!strcmp(a, "--stop")) {
+            if (n_stops == MAX_STOPS) {
+                cli_error("run", "at most %d --stop strings", MAX_STOPS);
+                ok = 0;
+            } else if (!*v || strlen(v) > MIXLM_MAX_STOP_LEN) {
+                cli_error("run", "--stop strings must have 1..%d bytes", MIXLM_MAX_STOP_LEN);
+                ok = 0;
+            } else {
+                stops[n_stops++] = v;
+            }
+        }
+        if (!ok) return 2;
+    }
+    if (!!prompt + !!prompt_file + !!tokens_arg != 1) {
+        cli_error("run", "give the prompt once: -p TEXT, -f FILE or --tokens LIST (see mixlm run --help)");
+        return 2;
+    }
+    if (chat && tokens_arg) {
+        cli_error("run", "--chat needs a text prompt, not --tokens");
+        return 2;
+    }
+    if (logprobs >= 0 && !json) {
+        cli_error("run", "--logprobs needs --json");
+        return 2;
+    }
+    mx_type kv_type;
+    if (!cli_parse_kv_type(kv_arg, &kv_type)) {
+        cli_error("run", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
+        return 2;
+    }
+
+    int rc = 1;
+    char *model_path = resolve_model(model_arg);
+    char *file_text = NULL, *rendered = NULL, *req = NULL;
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    cli_engine ce;
+    memset(&ce, 0, sizeof ce);
+    bool engine_open = false;
+    mixlm_tokenizer *tok = NULL;
+    mixlm_chat_template *tmpl = NULL;
+    mixlm_sampler *sampler = NULL;
+    mixlm_generator *gen = NULL;
+    run_out out;
+    memset(&out, 0, sizeof out);
+    out.json = json;
+    mixlm_status st;
+
+    if (!model_path) {
+        cli_error("run", "no model: give -m MODEL or set MIXLM_MODEL (no bundled model was found)");
+        goto done;
+    }
+    if (!mx_file_exists(model_path) && !mx_is_dir(model_path)) {
+        cli_error("run", "%s: no such file or folder", model_path);
+        goto done;
+    }
+    if (prompt_file) {
+        size_t len = 0;
+        st = mx_read_file(prompt_file, 1u << 30, &file_text, &len);
+        if (st) {
+            cli_lib_error("run", "reading the prompt", st);
+            goto done;
+        }
+        prompt = file_text;
+    }
+
+    if (cli_engine_open(&ce, "run", model_path, (int)threads, (int32_t)ctx, kv_type) != 0) goto done;
+    engine_open = true;
+    st = mixlm_tokenizer_from_model(ce.model, &tok);
+    if (st && !tokens_arg) {
+        cli_lib_error("run", "loading the tokenizer", st);
+        goto done;
+    }
+    if (chat) {
+        st = mixlm_chat_template_load(model_path, &tmpl);
+        if (st) {
+            if (st == MIXLM_ERR_UNSUPPORTED) cli_error("run", "--chat: %s has no chat template", model_path);
+            else cli_lib_error("run", "loading the chat template", st);
+            goto done;
+        }
+        mx_buf b = {0};
+        mx_buf_puts(&b, "[");
+        if (system_msg) {
+            mx_buf_puts(&b, "{\"role\":\"system\",\"content\":");
+            mx_buf_json_str(&b, system_msg, strlen(system_msg));
+            mx_buf_puts(&b, "},");
+        }
+        mx_buf_puts(&b, "{\"role\":\"user\",\"content\":");
+        mx_buf_json_str(&b, prompt, strlen(prompt));
+        mx_buf_puts(&b, "}]");
+        req = mx_buf_take(&b);
+        size_t len = 0;
+        st = req ? mixlm_chat_template_render(tmpl, req, true, &rendered, &len) : MIXLM_ERR_NOMEM;
+        if (st) {
+            cli_lib_error("run", "rendering the chat template", st);
+            goto done;
+        }
+        /* The rendered text carries its own special tokens (BOS included): encode it as text
+         * whose special-token strings are parsed, without adding more (transformers'
+         * apply_chat_template does the same). */
+        st = mixlm_tokenizer_encode(tok, rendered, len, false, &ids, &n_ids);
+    } else if (system_msg) {
+        cli_error("run", "--system needs --chat");
+        rc = 2;
+        goto done;
+    } else if (tokens_arg) {
+        int32_t *t = NULL, n = 0;
+        if (!cli_parse_tokens("run", tokens_arg, &t, &n)) {
+            rc = 2;
+            goto done;
+        }
+        ids = t;
+        n_ids = (size_t)n;
+        st = MIXLM_OK;
+    } else {
+        st = mixlm_tokenizer_encode(tok, prompt, strlen(prompt), true, &ids, &n_ids);
+    }
+    if (st) {
+        cli_lib_error("run", "tokenizing the prompt", st);
+        goto done;
+    }
+    if (n_ids == 0) {
+        cli_error("run", "the prompt is empty after tokenization");
+        goto done;
+    }
+
+    const mixlm_contract *contract = mixlm_executor_contract(ce.ex);
+    int64_t n_ctx = mixlm_contract_n_ctx(contract);
+    if (n_ctx > 0 && (int64_t)n_ids > n_ctx) {
+        cli_error("run", "the prompt has %zu tokens but the context holds %lld (use a shorter prompt or --ctx)",
+                  n_ids, (long long)n_ctx);
+        goto done;
+    }
+
+    /* Sampling: built-in defaults, the model's generation_config.json, then the flags. */
+    mixlm_sampler_params sp = mixlm_sampler_default_params();
+    sp.temperature = 0.8f;
+    sp.top_k = 40;
+    sp.top_p = 0.95f;
+    sp.min_p = 0.05f;
+    generation_config_defaults(model_path, &sp);
+    if (!isnan(temp)) sp.temperature = temp;
+    if (top_k >= 0) sp.top_k = (int32_t)top_k;
+    if (!isnan(top_p)) sp.top_p = top_p;
+    if (!isnan(min_p)) sp.min_p = min_p;
+    if (!isnan(typical_p)) sp.typical_p = typical_p;
+    if (!isnan(rep)) sp.repetition_penalty = rep;
+    if (!isnan(pres)) sp.presence_penalty = pres;
+    if (!isnan(freq)) sp.frequency_penalty = freq;
+    if (window >= -1) sp.penalty_window = (int32_t)window;
+    if (!have_seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    sp.seed = seed;
+    st = mixlm_sampler_create(ce.n_vocab, &sp, &sampler);
+    if (st) {
+        cli_lib_error("run", "sampler", st);
+        goto done;
+    }
+
+    int32_t eos[MIXLM_MAX_EOS_IDS];
+    int32_t n_eos = ignore_eos ? 0 : mixlm_eos_ids(model_path, tok, chat, eos, MIXLM_MAX_EOS_IDS);
+    mixlm_gen_params gp = mixlm_gen_default_params();
+    gp.max_new_tokens = (int32_t)max_tokens;
+    gp.prefill_chunk = (int32_t)chunk;
+    gp.eos_ids = eos;
+    gp.n_eos_ids = n_eos;
+    gp.stop_strings = stops;
+    gp.n_stop_strings = n_stops;
+    gp.top_logprobs = (int32_t)logprobs;
+    st = mixlm_generator_create(ce.ex, tok, &gp, &gen);
+    if (st) {
+        cli_lib_error("run", "generator", st);
+        goto done;
+    }
+    out.tok = tok;
+    mixlm_gen_result res;
+    double t0 = now_seconds();
+    st = mixlm_generate(gen, ce.state, sampler, ids, (int32_t)n_ids, on_event, &out, &res);
+    double total = now_seconds() - t0;
+    if (st) {
+        if (!json) fflush(stdout);
+        cli_lib_error("run", "generation", st);
+        goto done;
+    }
+    if (out.write_failed) {
+        cli_error("run", "writing to stdout failed");
+        goto done;
+    }
+    uint64_t kv_bytes = mixlm_state_bytes(ce.state);
+    double pp = res.prefill_seconds > 0 ? res.n_prompt / res.prefill_seconds : 0;
+    double tg = res.decode_seconds > 0 ? res.n_generated / res.decode_seconds : 0;
+    if (json) {
+        mx_buf b = {0};
+        mx_buf_puts(&b, "{\"text\":");
+        mx_buf_json_str(&b, out.text.data ? out.text.data : "", out.text.len);
+        mx_buf_puts(&b, ",\"tokens\":[");
+        for (int32_t i = 0; i < res.n_generated; i++) mx_buf_printf(&b, "%s%d", i ? "," : "", (int)res.tokens[i]);
+        mx_buf_printf(&b, "],\"finish_reason\":\"%s\",\"prompt_tokens\":%d,\"generated_tokens\":%d,"
+                          "\"prompt_seconds\":%.6f,\"generation_seconds\":%.6f,"
+                          "\"prompt_tokens_per_second\":%.3f,\"generation_tokens_per_second\":%.3f,"
+                          "\"kv_bytes\":%llu,\"seed\":%llu",
+                      mixlm_finish_reason_str(res.finish), (int)res.n_prompt, (int)res.n_generated,
+                      res.prefill_seconds, res.decode_seconds, pp, tg, (unsigned long long)kv_bytes,
+                      (unsigned long long)seed);
+        if (logprobs >= 0) {
+            mx_buf_puts(&b, ",\"logprobs\":[");
+            if (out.lp.len) mx_buf_append(&b, out.lp.data, out.lp.len);
+            mx_buf_puts(&b, "]");
+        }
+        mx_buf_puts(&b, "}\n");
+        char *s = mx_buf_take(&b);
+        if (!s || fputs(s, stdout) == EOF || fflush(stdout) != 0) {
+            free(s);
+            cli_error("run", "writing to stdout failed");
+            goto done;
+        }
+        free(s);
+    } else if (isatty(STDOUT_FILENO)) {
+        fputc('\n', stdout);
+    }
+    fprintf(stderr,
+            "\nmixlm run: prompt %d tokens in %.3f s (%.1f tok/s); generated %d tokens in %.3f s "
+            "(%.1f tok/s); finish: %s; KV %.1f MiB (%llu bytes); seed %llu; total %.3f s\n",
+            (int)res.n_prompt, res.prefill_seconds, pp, (int)res.n_generated, res.decode_seconds, tg,
+            mixlm_finish_reason_str(res.finish), (double)kv_bytes / (1024.0 * 1024.0),
+            (unsigned long long)kv_bytes, (unsigned long long)seed, total);
+    if (res.finish == MIXLM_FINISH_CONTEXT_FULL)
+        fprintf(stderr, "mixlm run: stopped: the context (%lld tokens) is full\n", (long long)n_ctx);
+    rc = 0;
+done:
+    mixlm_generator_free(gen);
+    mixlm_sampler_free(sampler);
+    mixlm_chat_template_free(tmpl);
+    mixlm_tokenizer_free(tok);
+    if (engine_open) cli_engine_close(&ce);
+    mx_buf_free(&out.text);
+    mx_buf_free(&out.lp);
+    free(ids);
+    free(req);
+    free(rendered);
+    free(file_text);
+    free(model_path);
+    return rc;
+}
