@@ -273,6 +273,67 @@ static void test_ring_vs_full(void) {
     mixlm_model_free(m);
 }
 
+/* Several sequences in one engine call (rows packed into shared passes over the weights, one
+ * longer than a pass, one continuing a state, logit rows beyond one output pass) give exactly
+ * the logits each gives alone. */
+static void test_batch(const char *path) {
+    mixlm_model *m = NULL;
+    if (mixlm_model_load(test_data(path), &m)) return;
+    mx_engine_params p = mx_engine_default_params();
+    p.n_threads = 2;
+    p.n_ctx = 128;
+    p.n_batch = 64;
+    mx_engine *e = NULL;
+    CHECK_EQ_INT(mx_engine_create(m, p, &e), MIXLM_OK);
+    int32_t tok[100];
+    uint64_t r = 9;
+    for (int i = 0; i < 100; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = 4 + (int32_t)((r >> 33) % (N_VOCAB - 4));
+    }
+    /* A: 40 rows all; B: 17, last row; C: 5 rows all after a 10-token prefix; D: 70 rows all
+     * (longer than a pass of 64); E: 3 rows, no logits. */
+    const struct { int off, n, pos0; bool all, want; } sp[5] = {
+        {0, 40, 0, true, true}, {7, 17, 0, false, true}, {20, 5, 10, true, true},
+        {3, 70, 0, true, true}, {50, 3, 0, false, false}};
+    mx_kv_cache *kb[5] = {0}, *ka[5] = {0};
+    float *lb[5], *la[5];
+    mx_engine_seq seqs[5];
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_INT(mx_kv_cache_create(e, 128, MX_TYPE_F32, false, &kb[i]), MIXLM_OK);
+        CHECK_EQ_INT(mx_kv_cache_create(e, 128, MX_TYPE_F32, false, &ka[i]), MIXLM_OK);
+        lb[i] = calloc((size_t)sp[i].n * N_VOCAB, 4);
+        la[i] = calloc((size_t)sp[i].n * N_VOCAB, 4);
+        if (sp[i].pos0) { /* the same prefix in both states */
+            CHECK_EQ_INT(mx_engine_forward(e, kb[i]->layers, tok + 60, sp[i].pos0, 0, NULL, false), MIXLM_OK);
+            CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + 60, sp[i].pos0, 0, NULL, false), MIXLM_OK);
+        }
+        seqs[i] = (mx_engine_seq){.kv = kb[i]->layers, .tokens = tok + sp[i].off, .n = sp[i].n,
+                                  .pos0 = sp[i].pos0, .logits = sp[i].want ? lb[i] : NULL,
+                                  .all_logits = sp[i].all};
+    }
+    CHECK_EQ_INT(mx_engine_forward_batch(e, seqs, 5), MIXLM_OK);
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + sp[i].off, sp[i].n, sp[i].pos0,
+                                       sp[i].want ? la[i] : NULL, sp[i].all), MIXLM_OK);
+        const size_t rows = sp[i].all ? (size_t)sp[i].n : 1;
+        const double d = max_diff(la[i], lb[i], rows * N_VOCAB);
+        CHECK_MSG(d == 0.0, "%s: batched sequence %d differs from alone by %.3g", path, i, d);
+        /* the states too: continue both by one token */
+        float x1[N_VOCAB], x2[N_VOCAB];
+        const int64_t next = sp[i].pos0 + sp[i].n;
+        CHECK_EQ_INT(mx_engine_forward(e, kb[i]->layers, tok + 99, 1, next, x1, false), MIXLM_OK);
+        CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + 99, 1, next, x2, false), MIXLM_OK);
+        CHECK_MSG(max_diff(x1, x2, N_VOCAB) == 0.0, "%s: state of batched sequence %d", path, i);
+        mx_kv_cache_free(kb[i]);
+        mx_kv_cache_free(ka[i]);
+        free(lb[i]);
+        free(la[i]);
+    }
+    mx_engine_free(e);
+    mixlm_model_free(m);
+}
+
 /* Load errors name the tensor. */
 static void test_bad_tensors(void) {
     mixlm_model *m = NULL;
@@ -340,6 +401,7 @@ int main(void) {
         test_oracle(MODELS[i], gguf);
         test_oracle(MODELS[i], hf);
         test_quantised(gguf);
+        test_batch(gguf);
     }
     load_case("tiny-gemma3-swa8");
     test_ring_vs_full();

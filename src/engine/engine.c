@@ -33,6 +33,8 @@ typedef struct mx_layer_w {
 #define MX_MAX_ROPE_CFG 8
 #define MM_TILE_FLOATS 32768   /* prefill weight tile, see mm_worker() */
 #define MM_TILE_MAX_ROWS 16
+#define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
+#define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 
 struct mx_engine {
     const mixlm_model *m;
@@ -56,6 +58,9 @@ struct mx_engine {
     float *scores;                /* [n_threads][max_keys] */
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
     float *tile;                  /* [n_threads][tile_floats]: f32 weight tiles for prefill */
+    int64_t *tok_pos;             /* [n_batch]: position of each row of the step */
+    int32_t *tok_seg;             /* [n_batch]: which segment (sequence) each row belongs to */
+    float *out_rows;              /* [MX_OUT_ROWS][n_vocab]: logits of several sequences */
     int64_t tile_floats;
 };
 
@@ -178,6 +183,9 @@ void mx_engine_free(mx_engine *e) {
     free(e->rope_sin);
     free(e->scores);
     free(e->tile);
+    free(e->out_rows);
+    free(e->tok_pos);
+    free(e->tok_seg);
     free(e->kv_tmp16);
     free(e);
 }
@@ -320,6 +328,9 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->scores = scratch(p.n_threads, e->max_keys, &st);
     e->tile_floats = MX_MAX((int64_t)MM_TILE_FLOATS, MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim));
     e->tile = scratch(p.n_threads, e->tile_floats, &st);
+    e->out_rows = scratch(MX_MIN((int64_t)MX_OUT_ROWS, B), hp->n_vocab, &st);
+    if (!st && !(e->tok_pos = mx_malloc((size_t)B * sizeof *e->tok_pos))) st = MIXLM_ERR_NOMEM;
+    if (!st && !(e->tok_seg = mx_malloc((size_t)B * sizeof *e->tok_seg))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(float)))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
     if (st) {
@@ -409,12 +420,23 @@ void mx_attn_key_range(const mx_layer_spec *spec, int64_t q, int64_t *k0) {
     }
 }
 
+/* One sequence's part of a step: its rows are row0 .. row0+n-1 of the step's scratch. */
+typedef struct seg {
+    const mx_kv_view *kv;     /* n_layer views */
+    const int32_t *tokens;
+    int n;
+    int64_t pos0;
+    float *logits;            /* NULL, [n][n_vocab] (all) or [n_vocab] */
+    bool all;
+    int row0;
+} seg;
+
 typedef struct attn_task {
     mx_engine *e;
     const mx_layer_spec *spec;
-    const mx_kv_view *kv;
+    const seg *segs;
+    int layer;
     int n_tok;
-    int64_t pos0;
 } attn_task;
 
 /* One (token, head) pair per work item: scores over the visible keys in position order (old
@@ -426,17 +448,22 @@ static void attn_worker(void *ctx, int ith, int nth) {
     const mx_hparams *hp = &e->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
-    const mx_type_kernels *kc = mx_kernels_get(a->kv->type);
     const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
-    const uint64_t es = mx_type_get(a->kv->type)->bytes;
-    const uint8_t *kbase = a->kv->k, *vbase = a->kv->v;
-    const uint64_t n_slots = (uint64_t)a->kv->n_slots;
     float *scores = e->scores + (int64_t)ith * e->max_keys;
     int64_t i0, i1;
     mx_split_rows((int64_t)a->n_tok * hp->n_head, ith, nth, &i0, &i1);
     for (int64_t item = i0; item < i1; item++) {
         const int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head), kvh = h / group;
-        const int64_t qpos = a->pos0 + t;
+        const seg *sg = &a->segs[e->tok_seg[t]];
+        const mx_kv_view *kv = &sg->kv[a->layer];
+        const mx_type_kernels *kc = mx_kernels_get(kv->type);
+        const uint64_t es = mx_type_get(kv->type)->bytes;
+        const uint8_t *kbase = kv->k, *vbase = kv->v;
+        const uint64_t n_slots = (uint64_t)kv->n_slots;
+        const int64_t pos0 = sg->pos0;
+        /* the step's own keys of this sequence: scratch rows from row0 */
+        const float *sk = e->k + (int64_t)sg->row0 * e->kv_dim, *sv = e->v + (int64_t)sg->row0 * e->kv_dim;
+        const int64_t qpos = e->tok_pos[t];
         const float *q = e->q + (int64_t)t * e->q_dim + (int64_t)h * hd;
         int64_t k0;
         mx_attn_key_range(a->spec, qpos, &k0);
@@ -444,11 +471,11 @@ static void attn_worker(void *ctx, int ith, int nth) {
         float mx = -INFINITY;
         for (int64_t j = k0; j <= qpos; j++) {
             float s;
-            if (j < a->pos0) {
-                const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
+            if (j < pos0) {
+                const int64_t slot = kv->ring ? j % kv->n_slots : j;
                 s = kc->dot(kbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, q, hd);
             } else {
-                s = kf->dot(e->k + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, q, hd);
+                s = kf->dot(sk + (j - pos0) * e->kv_dim + (int64_t)kvh * hd, q, hd);
             }
             s *= scale;
             if (cap > 0.0f) s = cap * tanhf(s / cap);
@@ -465,11 +492,11 @@ static void attn_worker(void *ctx, int ith, int nth) {
         memset(out, 0, (size_t)hd * sizeof(float));
         for (int64_t j = k0; j <= qpos; j++) {
             const float pj = scores[j - k0] * inv;
-            if (j < a->pos0) {
-                const int64_t slot = a->kv->ring ? j % a->kv->n_slots : j;
+            if (j < pos0) {
+                const int64_t slot = kv->ring ? j % kv->n_slots : j;
                 kc->axpy(pj, vbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, out, hd);
             } else {
-                kf->axpy(pj, e->v + (j - a->pos0) * e->kv_dim + (int64_t)kvh * hd, out, hd);
+                kf->axpy(pj, sv + (j - pos0) * e->kv_dim + (int64_t)kvh * hd, out, hd);
             }
         }
     }
@@ -498,11 +525,11 @@ static void rope_apply(float *v, int n_heads, int hd, bool neox, const float *c,
     }
 }
 
-static void rope_tables(mx_engine *e, int n_tok, int64_t pos0) {
+static void rope_tables(mx_engine *e, int n_tok) {
     const int half = e->hp.head_dim / 2;
     for (int c = 0; c < e->n_rope; c++) {
         for (int t = 0; t < n_tok; t++) {
-            const double p = (double)(pos0 + t) / e->rope_scale[c];
+            const double p = (double)e->tok_pos[t] / e->rope_scale[c];
             float *co = e->rope_cos + ((int64_t)c * e->p.n_batch + t) * half;
             float *si = e->rope_sin + ((int64_t)c * e->p.n_batch + t) * half;
             for (int i = 0; i < half; i++) {
@@ -522,7 +549,7 @@ static void round_kv(mx_engine *e, mx_type type, float *row) {
     kc->to_f32(e->kv_tmp16, row, e->kv_dim);
 }
 
-static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0) {
+static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0, int row0) {
     const mx_type_kernels *kc = mx_kernels_ref(kv->type);
     const uint64_t es = mx_type_get(kv->type)->bytes;
     const int hd = e->hp.head_dim;
@@ -532,8 +559,8 @@ static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0
         const uint64_t slot = (uint64_t)(kv->ring ? pos % kv->n_slots : pos);
         for (int h = 0; h < e->hp.n_head_kv; h++) {
             const uint64_t off = (((uint64_t)h * (uint64_t)kv->n_slots + slot) * (uint64_t)hd) * es;
-            kc->from_f32(e->k + (int64_t)t * e->kv_dim + h * hd, (uint8_t *)kv->k + off, hd);
-            kc->from_f32(e->v + (int64_t)t * e->kv_dim + h * hd, (uint8_t *)kv->v + off, hd);
+            kc->from_f32(e->k + (int64_t)(row0 + t) * e->kv_dim + h * hd, (uint8_t *)kv->k + off, hd);
+            kc->from_f32(e->v + (int64_t)(row0 + t) * e->kv_dim + h * hd, (uint8_t *)kv->v + off, hd);
         }
     }
 }
@@ -570,20 +597,26 @@ static mixlm_status check_kv(const mx_engine *e, const mx_kv_view *kv, int64_t p
     return MIXLM_OK;
 }
 
-static mixlm_status forward_piece(mx_engine *e, const mx_kv_view *kv, const int32_t *tokens,
-                                  int n, int64_t pos0, float *logits, bool all_logits) {
+/* One pass over the weights for the segments of a step (n rows in all, <= n_batch): the rows
+ * of every segment go through each matrix together; attention and cache writes are per
+ * segment. Each output row is computed exactly as it would be alone. */
+static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int n) {
     const mx_hparams *hp = &e->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff;
     const int hd = hp->head_dim;
 
-    for (int t = 0; t < n; t++) {
-        float *x = e->x + t * E;
-        const int32_t id = tokens[t];
-        e->embd.k->to_f32((const uint8_t *)e->embd.t->data + (uint64_t)id * e->embd.row_bytes, x, E);
-        if (hp->embd_scale != 1.0f && hp->embd_scale != 0.0f)
-            for (int64_t i = 0; i < E; i++) x[i] *= hp->embd_scale;
-    }
-    rope_tables(e, n, pos0);
+    for (int si = 0; si < n_segs; si++)
+        for (int i = 0; i < segs[si].n; i++) {
+            const int t = segs[si].row0 + i;
+            e->tok_pos[t] = segs[si].pos0 + i;
+            e->tok_seg[t] = si;
+            float *x = e->x + t * E;
+            const int32_t id = segs[si].tokens[i];
+            e->embd.k->to_f32((const uint8_t *)e->embd.t->data + (uint64_t)id * e->embd.row_bytes, x, E);
+            if (hp->embd_scale != 1.0f && hp->embd_scale != 0.0f)
+                for (int64_t k = 0; k < E; k++) x[k] *= hp->embd_scale;
+        }
+    rope_tables(e, n);
 
     for (int il = 0; il < hp->n_layer; il++) {
         const mx_layer_w *l = &e->layers[il];
@@ -611,14 +644,16 @@ static mixlm_status forward_piece(mx_engine *e, const mx_kv_view *kv, const int3
                 rope_apply(q, hp->n_head, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
                 rope_apply(k, hp->n_head_kv, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
             }
-            if (kv[il].type != MX_TYPE_F32) {
-                round_kv(e, kv[il].type, k);
-                round_kv(e, kv[il].type, v);
+            const mx_type kt = segs[e->tok_seg[t]].kv[il].type;
+            if (kt != MX_TYPE_F32) {
+                round_kv(e, kt, k);
+                round_kv(e, kt, v);
             }
         }
-        attn_task at = {.e = e, .spec = spec, .kv = &kv[il], .n_tok = n, .pos0 = pos0};
+        attn_task at = {.e = e, .spec = spec, .segs = segs, .layer = il, .n_tok = n};
         mx_pool_run(e->pool, attn_worker, &at);
-        kv_store(e, &kv[il], n, pos0);
+        for (int si = 0; si < n_segs; si++)
+            kv_store(e, &segs[si].kv[il], segs[si].n, segs[si].pos0, segs[si].row0);
 
         mm_task wo = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->wo, e->att, e->q_dim, e->o, E}}};
         mm_run(e, &wo);
@@ -646,42 +681,111 @@ static mixlm_status forward_piece(mx_engine *e, const mx_kv_view *kv, const int3
         }
     }
 
-    if (!logits) return MIXLM_OK;
-    const int t0 = all_logits ? 0 : n - 1;
-    const int n_out = n - t0;
-    for (int t = t0; t < n; t++) mx_rmsnorm(e->xb + t * E, e->x + t * E, e->output_norm, E, hp->rms_eps);
-    mm_task head = {.n_tok = n_out, .n_jobs = 1,
-                    .jobs = {{&e->output, e->xb + t0 * E, E, logits, hp->n_vocab}}};
-    mm_run(e, &head);
+    /* ---- output: the wanted rows, normalised and packed at the front of xb ---- */
+    int n_out = 0;
+    for (int si = 0; si < n_segs; si++) {
+        if (!segs[si].logits) continue;
+        for (int i = segs[si].all ? 0 : segs[si].n - 1; i < segs[si].n; i++, n_out++)
+            mx_rmsnorm(e->xb + n_out * E, e->x + (segs[si].row0 + i) * E, e->output_norm, E, hp->rms_eps);
+    }
+    if (n_out == 0) return MIXLM_OK;
+    const int64_t V = hp->n_vocab;
+    const int64_t out_cap = MX_MIN((int64_t)MX_OUT_ROWS, (int64_t)e->p.n_batch);
+    if (n_segs == 1) {
+        /* one sequence: straight into the caller's rows */
+        mm_task head = {.n_tok = n_out, .n_jobs = 1, .jobs = {{&e->output, e->xb, E, segs[0].logits, V}}};
+        mm_run(e, &head);
+    } else {
+        /* several: one pass over the output matrix per MX_OUT_ROWS rows, then copy out */
+        int row = 0;
+        for (int si = 0; si < n_segs; si++) {
+            if (!segs[si].logits) continue;
+            const int cnt = segs[si].all ? segs[si].n : 1;
+            for (int i = 0; i < cnt; i++, row++) {
+                if (row % out_cap == 0) {
+                    const int rows = (int)MX_MIN(out_cap, (int64_t)(n_out - row));
+                    mm_task head = {.n_tok = rows, .n_jobs = 1,
+                                    .jobs = {{&e->output, e->xb + (int64_t)row * E, E, e->out_rows, V}}};
+                    mm_run(e, &head);
+                }
+                memcpy(segs[si].logits + (int64_t)i * V, e->out_rows + (int64_t)(row % out_cap) * V,
+                       (size_t)V * sizeof(float));
+            }
+        }
+    }
     if (hp->final_softcap > 0.0f) {
         const float c = hp->final_softcap;
-        for (int64_t i = 0; i < (int64_t)n_out * hp->n_vocab; i++) logits[i] = c * tanhf(logits[i] / c);
+        for (int si = 0; si < n_segs; si++) {
+            if (!segs[si].logits) continue;
+            const int64_t cnt = (segs[si].all ? segs[si].n : 1) * V;
+            for (int64_t i = 0; i < cnt; i++) segs[si].logits[i] = c * tanhf(segs[si].logits[i] / c);
+        }
+    }
+    return MIXLM_OK;
+}
+
+static mixlm_status check_seq(const mx_engine *e, const mx_engine_seq *sq) {
+    if (!sq->kv || (!sq->tokens && sq->n > 0) || sq->n < 0 || sq->pos0 < 0 || sq->pos0 > INT32_MAX)
+        return mx_err(MIXLM_ERR_INVALID_ARG, "engine: bad forward arguments");
+    for (int32_t i = 0; i < sq->n; i++)
+        if (sq->tokens[i] < 0 || sq->tokens[i] >= e->hp.n_vocab)
+            return mx_err(MIXLM_ERR_INVALID_ARG, "engine: token id %d out of range 0..%d",
+                          sq->tokens[i], e->hp.n_vocab - 1);
+    return check_kv(e, sq->kv, sq->pos0 + sq->n);
+}
+
+/* A sequence longer than one pass: pieces of n_batch rows, one after another. */
+static mixlm_status forward_long(mx_engine *e, const mx_engine_seq *sq) {
+    for (int32_t done = 0; done < sq->n;) {
+        const int piece = (int)MX_MIN((int32_t)e->p.n_batch, sq->n - done);
+        const bool last = done + piece == sq->n;
+        seg sg = {.kv = sq->kv, .tokens = sq->tokens + done, .n = piece, .pos0 = sq->pos0 + done,
+                  .all = sq->all_logits, .row0 = 0};
+        if (sq->logits && sq->all_logits) sg.logits = sq->logits + (int64_t)done * e->hp.n_vocab;
+        else if (sq->logits && last) sg.logits = sq->logits;
+        mixlm_status st = forward_piece(e, &sg, 1, piece);
+        if (st) return st;
+        done += piece;
+    }
+    return MIXLM_OK;
+}
+
+mixlm_status mx_engine_forward_batch(mx_engine *e, const mx_engine_seq *seqs, int32_t n_seqs) {
+    if (!e || (!seqs && n_seqs > 0) || n_seqs < 0)
+        return mx_err(MIXLM_ERR_INVALID_ARG, "engine: bad forward arguments");
+    for (int32_t i = 0; i < n_seqs; i++) {
+        mixlm_status st = check_seq(e, &seqs[i]);
+        if (st) return mx_err_prefix(st, "sequence %d: ", (int)i);
+    }
+    seg segs[MX_MAX_SEGS];
+    int n_segs = 0, rows = 0;
+    for (int32_t i = 0; i <= n_seqs; i++) {
+        const mx_engine_seq *sq = i < n_seqs ? &seqs[i] : NULL;
+        /* flush the packed segments when this sequence does not fit (or at the end) */
+        if (n_segs > 0 && (!sq || rows + sq->n > e->p.n_batch || n_segs == MX_MAX_SEGS)) {
+            mixlm_status st = forward_piece(e, segs, n_segs, rows);
+            if (st) return st;
+            n_segs = 0;
+            rows = 0;
+        }
+        if (!sq || sq->n == 0) continue;
+        if (sq->n > e->p.n_batch) {
+            mixlm_status st = forward_long(e, sq);
+            if (st) return st;
+            continue;
+        }
+        segs[n_segs++] = (seg){.kv = sq->kv, .tokens = sq->tokens, .n = sq->n, .pos0 = sq->pos0,
+                               .logits = sq->logits, .all = sq->all_logits, .row0 = rows};
+        rows += sq->n;
     }
     return MIXLM_OK;
 }
 
 mixlm_status mx_engine_forward(mx_engine *e, const mx_kv_view *kv, const int32_t *tokens,
                                int32_t n, int64_t pos0, float *logits, bool all_logits) {
-    if (!e || !kv || (!tokens && n > 0) || n < 0 || pos0 < 0 || pos0 > INT32_MAX)
-        return mx_err(MIXLM_ERR_INVALID_ARG, "engine: bad forward arguments");
-    if (n == 0) return MIXLM_OK;
-    for (int32_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= e->hp.n_vocab)
-            return mx_err(MIXLM_ERR_INVALID_ARG, "engine: token id %d out of range 0..%d", tokens[i],
-                          e->hp.n_vocab - 1);
-    mixlm_status st = check_kv(e, kv, pos0 + n);
-    if (st) return st;
-    for (int32_t done = 0; done < n;) {
-        const int piece = (int)MX_MIN((int32_t)e->p.n_batch, n - done);
-        const bool last = done + piece == n;
-        float *out = NULL;
-        if (logits && all_logits) out = logits + (int64_t)done * e->hp.n_vocab;
-        else if (logits && last) out = logits;
-        st = forward_piece(e, kv, tokens + done, piece, pos0 + done, out, all_logits);
-        if (st) return st;
-        done += piece;
-    }
-    return MIXLM_OK;
+    mx_engine_seq sq = {.kv = kv, .tokens = tokens, .n = n, .pos0 = pos0, .logits = logits,
+                        .all_logits = all_logits};
+    return mx_engine_forward_batch(e, &sq, 1);
 }
 
 /* ====================================================================================== */

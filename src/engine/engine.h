@@ -60,6 +60,21 @@ void mx_attn_key_range(const mx_layer_spec *spec, int64_t q, int64_t *k0);
 mixlm_status mx_engine_forward(mx_engine *e, const mx_kv_view *kv, const int32_t *tokens,
                                int32_t n, int64_t pos0, float *logits, bool all_logits);
 
+/* One sequence of a batched step. */
+typedef struct mx_engine_seq {
+    const mx_kv_view *kv;      /* hp.n_layer views of this sequence's state */
+    const int32_t *tokens;
+    int32_t n;
+    int64_t pos0;
+    float *logits;             /* as in mx_engine_forward() */
+    bool all_logits;
+} mx_engine_seq;
+
+/* Several sequences in one step: their rows share each pass over the weights (up to n_batch
+ * rows per pass), attention stays within each sequence. Results equal running each sequence
+ * alone, bit for bit. Sequences must not share a state. */
+mixlm_status mx_engine_forward_batch(mx_engine *e, const mx_engine_seq *seqs, int32_t n_seqs);
+
 /* ---- A self-contained KV cache (tools and tests; the runtime brings its own state) ------- */
 
 typedef struct mx_kv_cache {

@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/* Sequences handed to the engine together (their rows share each pass over the weights). */
+#define GROUP 64
+
 typedef struct layer_map {
     int32_t k_state, v_state; /* state indices in contract order */
     uint64_t offset;          /* bytes from the state buffer's start to this layer's block */
@@ -20,7 +23,9 @@ typedef struct native_exec {
     mixlm_contract *contract;
     int32_t n_layer;
     layer_map *map;
-    mx_kv_view *views;        /* filled per sequence; sized once */
+    mx_type *types;           /* KV element type per layer */
+    mx_kv_view *views;        /* [GROUP][n_layer], filled per step; sized once */
+    mx_engine_seq seqs[GROUP];
 } native_exec;
 
 mixlm_native_params mixlm_native_default_params(void) {
@@ -39,35 +44,44 @@ static void ne_destroy(void *self) {
     mixlm_contract_free(x->contract);
     free(x->map);
     free(x->views);
+    free(x->types);
     free(x);
 }
 
 static mixlm_status ne_step(void *self, const mixlm_step_seq *seqs, int32_t n_seqs) {
     native_exec *x = self;
     const int32_t n_states = mixlm_contract_n_states(x->contract);
-    for (int32_t s = 0; s < n_seqs; s++) {
-        const mixlm_step_seq *sq = &seqs[s];
-        for (int32_t l = 0; l < x->n_layer; l++) {
-            const layer_map *mp = &x->map[l];
-            mx_kv_view *v = &x->views[l];
-            if (mp->k_state >= n_states || mp->v_state >= n_states || !sq->states ||
-                !sq->states[mp->k_state] || !sq->states[mp->v_state] ||
-                (sq->state_bytes && (sq->state_bytes[mp->k_state] < mp->offset + mp->block ||
-                                     sq->state_bytes[mp->v_state] < mp->offset + mp->block)))
-                return mx_err(MIXLM_ERR_STATE, "native executor: state buffers of layer %d are "
-                                               "missing or too small", (int)l);
-            v->k = (uint8_t *)sq->states[mp->k_state] + mp->offset;
-            v->v = (uint8_t *)sq->states[mp->v_state] + mp->offset;
+    for (int32_t g0 = 0; g0 < n_seqs; g0 += GROUP) {
+        const int32_t g_n = MX_MIN(GROUP, n_seqs - g0);
+        for (int32_t j = 0; j < g_n; j++) {
+            const mixlm_step_seq *sq = &seqs[g0 + j];
+            mx_kv_view *views = x->views + (int64_t)j * x->n_layer;
+            for (int32_t l = 0; l < x->n_layer; l++) {
+                const layer_map *mp = &x->map[l];
+                mx_kv_view *v = &views[l];
+                if (mp->k_state >= n_states || mp->v_state >= n_states || !sq->states ||
+                    !sq->states[mp->k_state] || !sq->states[mp->v_state] ||
+                    (sq->state_bytes && (sq->state_bytes[mp->k_state] < mp->offset + mp->block ||
+                                         sq->state_bytes[mp->v_state] < mp->offset + mp->block)))
+                    return mx_err(MIXLM_ERR_STATE, "native executor: state buffers of layer %d are "
+                                                   "missing or too small", (int)l);
+                *v = (mx_kv_view){.k = (uint8_t *)sq->states[mp->k_state] + mp->offset,
+                                  .v = (uint8_t *)sq->states[mp->v_state] + mp->offset,
+                                  .type = x->types[l], .n_slots = mp->n_slots, .ring = mp->ring};
+            }
+            /* The native contract declares no bidirectional overlay (text decoders only): say
+             * so rather than silently computing causal attention for a marked span. */
+            for (int32_t i = 0; sq->span_ids && i < sq->n_tokens; i++)
+                if (sq->span_ids[i] != 0)
+                    return mx_err(MIXLM_ERR_CONTRACT,
+                                  "native executor: bidirectional spans (span id %d at position "
+                                  "%lld) are not supported by this model's native contract",
+                                  (int)sq->span_ids[i], (long long)(sq->pos + i));
+            x->seqs[j] = (mx_engine_seq){.kv = views, .tokens = sq->tokens, .n = sq->n_tokens,
+                                         .pos0 = sq->pos, .logits = sq->logits,
+                                         .all_logits = sq->logits_all};
         }
-        /* The native contract declares no bidirectional overlay (text decoders only): say so
-         * rather than silently computing causal attention for a marked span. */
-        for (int32_t i = 0; sq->span_ids && i < sq->n_tokens; i++)
-            if (sq->span_ids[i] != 0)
-                return mx_err(MIXLM_ERR_CONTRACT, "native executor: bidirectional spans (span id %d "
-                              "at position %lld) are not supported by this model's native contract",
-                              (int)sq->span_ids[i], (long long)(sq->pos + i));
-        mixlm_status st = mx_engine_forward(x->engine, x->views, sq->tokens, sq->n_tokens, sq->pos,
-                                            sq->logits, sq->logits_all);
+        mixlm_status st = mx_engine_forward_batch(x->engine, x->seqs, g_n);
         if (st) return st;
     }
     return MIXLM_OK;
@@ -107,9 +121,7 @@ static mixlm_status map_layers(native_exec *x, const mx_engine *e) {
         mp->block = (uint64_t)mp->n_slots * (uint64_t)m->hp.n_head_kv * (uint64_t)m->hp.head_dim *
                     mx_type_get(t)->bytes;
         mp->offset = (uint64_t)idx[0] * mp->block;
-        x->views[l].type = t;
-        x->views[l].n_slots = mp->n_slots;
-        x->views[l].ring = mp->ring;
+        x->types[l] = t;
     }
     return MIXLM_OK;
 }
@@ -134,8 +146,9 @@ mixlm_status mixlm_native_executor_create(const mixlm_model *model, mixlm_native
     if (!st) {
         x->n_layer = model->hp.n_layer;
         x->map = mx_calloc((size_t)x->n_layer, sizeof *x->map);
-        x->views = mx_calloc((size_t)x->n_layer, sizeof *x->views);
-        st = x->map && x->views ? map_layers(x, x->engine) : MIXLM_ERR_NOMEM;
+        x->views = mx_calloc((size_t)x->n_layer * GROUP, sizeof *x->views);
+        x->types = mx_calloc((size_t)x->n_layer, sizeof *x->types);
+        st = x->map && x->views && x->types ? map_layers(x, x->engine) : MIXLM_ERR_NOMEM;
     }
     static const mixlm_executor_iface iface = {ne_contract, ne_step, ne_destroy};
     if (!st) st = mixlm_executor_create(&iface, x, out);
