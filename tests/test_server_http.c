@@ -187,6 +187,19 @@ static void test_stop_and_logprobs(uint16_t port) {
         CHECK_EQ_STR(jstr(e, "token"), jstr(top, "0.token"));
     }
     cJSON_Delete(l);
+
+    /* A model may emit the byte 0: the answer keeps it ("\u0000" in JSON), streamed or not. */
+    const char *nb = "{\"prompt\":\"x\",\"max_tokens\":5,\"temperature\":0,\"logit_bias\":{\"0\":100}}";
+    resp r0;
+    CHECK(http(port, "POST", "/v1/completions", nb, NULL, &r0) == 0);
+    CHECK(r0.body && strstr(r0.body, "\"text\":\"\\u0000\\u0000\\u0000\\u0000\\u0000\""));
+    resp_free(&r0);
+    const char *ns = "{\"prompt\":\"x\",\"max_tokens\":5,\"temperature\":0,\"stream\":true,\"logit_bias\":{\"0\":100}}";
+    CHECK(http(port, "POST", "/v1/completions", ns, NULL, &r0) == 0);
+    int nul_chunks = 0;
+    for (const char *q = r0.body; q && (q = strstr(q, "\\u0000")); q++) nul_chunks++;
+    CHECK_EQ_INT(nul_chunks, 5);
+    resp_free(&r0);
 }
 
 /* A request that extends an earlier conversation reuses the slot's tokens and still gives

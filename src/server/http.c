@@ -141,6 +141,25 @@ static void add_common(conn_ctx *cc, cJSON *o, const char *object) {
     cJSON_AddStringToObject(o, "system_fingerprint", "mixlm-" MIXLM_VERSION_STRING);
 }
 
+/* Add text[0..n) as a JSON string. Generated text may hold NUL bytes (a model can emit the
+ * byte 0), which cJSON's C strings would cut off: the literal is written here and added raw. */
+static void add_text(cJSON *o, const char *name, const char *text, size_t n) {
+    mx_buf b = {0};
+    mx_buf_json_str(&b, text ? text : "", text ? n : 0);
+    char *lit = mx_buf_take(&b);
+    cJSON_AddRawToObject(o, name, lit ? lit : "\"\"");
+    free(lit);
+}
+
+static cJSON *text_item(const char *text, size_t n) {
+    mx_buf b = {0};
+    mx_buf_json_str(&b, text ? text : "", text ? n : 0);
+    char *lit = mx_buf_take(&b);
+    cJSON *item = cJSON_CreateRaw(lit ? lit : "\"\"");
+    free(lit);
+    return item;
+}
+
 /* A token's bytes as valid UTF-8 text (bad bytes become U+FFFD), and the raw bytes. */
 static cJSON *token_text(mx_server *srv, int32_t id, cJSON **bytes_out) {
     char piece[256];
@@ -161,7 +180,7 @@ static cJSON *token_text(mx_server *srv, int32_t id, cJSON **bytes_out) {
     }
     for (int i = 0; bytes_out && i < n; i++)
         cJSON_AddItemToArray(*bytes_out, cJSON_CreateNumber((unsigned char)piece[i]));
-    cJSON *s = cJSON_CreateString(b.data ? b.data : "");
+    cJSON *s = text_item(b.data, b.len);
     mx_buf_free(&b);
     return s;
 }
@@ -207,10 +226,14 @@ static cJSON *logprobs_json(conn_ctx *cc, int32_t from, int32_t to) {
                 cJSON_AddItemToArray(lps, cJSON_CreateNumber(p->logprob));
                 cJSON *t = cJSON_CreateObject();
                 for (int32_t k = 0; k < p->n_top; k++) {
-                    cJSON *name = token_text(srv, p->top_ids[k], NULL);
-                    if (!cJSON_GetObjectItemCaseSensitive(t, name->valuestring))
-                        cJSON_AddNumberToObject(t, name->valuestring, p->top_logprobs[k]);
-                    cJSON_Delete(name);
+                    /* Object keys are C strings: a NUL inside a token's text ends the key. */
+                    char key[256];
+                    int kn = srv->be.token_bytes(srv->be.ctx, p->top_ids[k], key, sizeof key - 1);
+                    key[kn > 0 ? kn : 0] = 0;
+                    size_t kl = strlen(key);
+                    while (kl > 0 && !mx_utf8_valid(key, kl)) key[--kl] = 0;
+                    if (!cJSON_GetObjectItemCaseSensitive(t, key))
+                        cJSON_AddNumberToObject(t, key, p->top_logprobs[k]);
                 }
                 cJSON_AddItemToArray(tops, t);
                 cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off));
@@ -262,15 +285,13 @@ static void sse_chunk(conn_ctx *cc, const char *text, size_t len, int32_t from, 
     cJSON *choices = cJSON_AddArrayToObject(o, "choices");
     cJSON *c = cJSON_CreateObject();
     cJSON_AddNumberToObject(c, "index", 0);
-    char *t = mx_strndup(text ? text : "", text ? len : 0);
     if (cc->kind == MX_REQ_CHAT) {
         cJSON *delta = cJSON_AddObjectToObject(c, "delta");
         if (role) cJSON_AddStringToObject(delta, "role", "assistant");
-        if (role || text) cJSON_AddStringToObject(delta, "content", t ? t : "");
+        if (role || text) add_text(delta, "content", text, text ? len : 0);
     } else {
-        cJSON_AddStringToObject(c, "text", t ? t : "");
+        add_text(c, "text", text, text ? len : 0);
     }
-    free(t);
     if (to > from) cJSON_AddItemToObject(c, "logprobs", logprobs_json(cc, from, to));
     else cJSON_AddNullToObject(c, "logprobs");
     if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
@@ -379,7 +400,6 @@ static enum MHD_Result finish_blocking(conn_ctx *cc) {
     }
     cJSON *o = cJSON_CreateObject();
     cJSON *choices;
-    char *text = mx_strndup(j->text.data ? j->text.data : "", j->text.len);
     if (cc->kind == MX_REQ_CHAT) {
         add_common(cc, o, "chat.completion");
         choices = cJSON_AddArrayToObject(o, "choices");
@@ -387,7 +407,7 @@ static enum MHD_Result finish_blocking(conn_ctx *cc) {
         cJSON_AddNumberToObject(c, "index", 0);
         cJSON *m = cJSON_AddObjectToObject(c, "message");
         cJSON_AddStringToObject(m, "role", "assistant");
-        cJSON_AddStringToObject(m, "content", text ? text : "");
+        add_text(m, "content", j->text.data, j->text.len);
         cJSON_AddItemToObject(c, "logprobs", logprobs_json(cc, 0, j->n_toks));
         cJSON_AddStringToObject(c, "finish_reason", j->finish);
         cJSON_AddItemToArray(choices, c);
@@ -395,13 +415,12 @@ static enum MHD_Result finish_blocking(conn_ctx *cc) {
         add_common(cc, o, "text_completion");
         choices = cJSON_AddArrayToObject(o, "choices");
         cJSON *c = cJSON_CreateObject();
-        cJSON_AddStringToObject(c, "text", text ? text : "");
+        add_text(c, "text", j->text.data, j->text.len);
         cJSON_AddNumberToObject(c, "index", 0);
         cJSON_AddItemToObject(c, "logprobs", logprobs_json(cc, 0, j->n_toks));
         cJSON_AddStringToObject(c, "finish_reason", j->finish);
         cJSON_AddItemToArray(choices, c);
     }
-    free(text);
     cJSON_AddItemToObject(o, "usage", usage_json(j));
     pthread_mutex_unlock(&s->mu);
     return send_json(cc, 200, o);
