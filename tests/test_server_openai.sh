@@ -4,7 +4,8 @@
 # errors as the SDK's error types, 8 clients x 25 requests each equal to the request served
 # alone, an aborted stream freeing its slot, then a clean SIGTERM shutdown (exit status 0; in
 # an ASan build, MIXLM_SANITIZED=1, a leak fails that exit status).
-# Runs against the fake backend, and against the bundled model when models/ holds one.
+# Runs against the fake backend, the tiny oracle model (tests/data/server tokenizer), and the
+# bundled model when models/ holds one.
 # The openai package is installed once with `npm ci` into ${MIXLM_CACHE:-~/.cache/mixlm}.
 set -euo pipefail
 : "${MIXLM:?path of the mixlm binary}" "${MIXLM_SOURCE_DIR:?repo root}"
@@ -18,6 +19,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v node >/dev/null || { echo "test_server_openai: node is not installed (scripts/deps.sh --test)"; exit 1; }
+MIXLM_SOURCE_DIR=$(cd "$MIXLM_SOURCE_DIR" && pwd)
 src="$MIXLM_SOURCE_DIR/tools/reference/openai-client"
 cache=${MIXLM_CACHE:-$HOME/.cache/mixlm}
 lockhash=$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -c1-16)
@@ -72,6 +74,18 @@ run_server fake --fake-backend --fake-delay-us 200 --parallel 4
 run_client fake 1 8x25
 stop_server fake
 
+# A real model through the native engine: the tiny random-weight Gemma 3 oracle model with the
+# byte-level test tokenizer and its chat template (tests/data/server).
+tiny="$tmp/tiny-model"
+mkdir -p "$tiny"
+for f in config.json generation_config.json model.safetensors; do
+  ln -s "$MIXLM_SOURCE_DIR/tests/data/oracle/hf-tiny-gemma3-swa8/$f" "$tiny/$f"
+done
+for f in tokenizer.json tokenizer_config.json; do ln -s "$MIXLM_SOURCE_DIR/tests/data/server/$f" "$tiny/$f"; done
+run_server tiny -m "$tiny" --parallel 4 --ctx 512 --threads 1
+run_client tiny 1 8x25
+stop_server tiny
+
 # The bundled model, when the tree has one (its own chat template decides the chat checks).
 model=""
 for f in "$MIXLM_SOURCE_DIR"/models/*.gguf "$MIXLM_SOURCE_DIR"/models/*/config.json; do
@@ -86,7 +100,7 @@ if [ -n "$model" ]; then
   run_client model 1 "$conc"
   stop_server model
 else
-  echo "test_server_openai: no bundled model under models/: ran against the fake backend only"
+  echo "test_server_openai: no bundled model under models/ (ran the fake backend and the tiny oracle model)"
 fi
 [ "$failed" -eq 0 ] || exit 1
 echo "test_server_openai: passed"
