@@ -824,7 +824,9 @@ static void test_spans(void) {
     span_exec *e = calloc(1, sizeof *e);
     CHECK_MSG(mixlm_contract_parse_json(js, strlen(js), &e->c) == MIXLM_OK, "spans: %s", mixlm_last_error());
     /* positions 6..10 form span 1 (an "image"), 12..13 span 2 */
-    static int32_t spans[20] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0};
+    /* 32 entries: the second decode below feeds position 20 before it fails, and the
+     * executor looks that position up here (positions past 19 are outside every span). */
+    static int32_t spans[32] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0};
     int32_t tok[20] = {0};
     e->all_spans = spans;
     static const mixlm_executor_iface iface = {span_contract, span_step, span_destroy};
