@@ -193,6 +193,17 @@ def main():
     chat_text = tok.decode(c_new, skip_special=False)
     print("chat: %r" % chat_text)
 
+    # Tokenizer golden lines: every held-out verse (with its newline) and a few odd strings, with
+    # the ids of the Python encoder (check_tokenizer.py shows transformers.js agrees) and BOS.
+    held = open(os.path.join(a.work, "heldout.txt")).read().splitlines(keepends=True)
+    extra = ["", " ", "In the beginning", "  two  spaces\tand a tab\n", "It's 12:30; isn't it? (yes!)",
+             "aaaaaaaaaaaa", "Nebuchadnezzar's"]
+    with open(os.path.join(a.data, "tokenize.in.jsonl"), "w") as fi, \
+            open(os.path.join(a.data, "tokenize.ids.jsonl"), "w") as fo:
+        for line in held + extra:
+            fi.write(json.dumps({"text": line}) + "\n")
+            fo.write(json.dumps({"ids": tok.encode(line, bos=True)}) + "\n")
+
     log = st.get("log", {})
     exp = {
         "model": "kjv-mini",
