@@ -45,6 +45,7 @@ static const pre_name PRE_NAMES[] = {
     {"llama-bpe", RE_LLAMA3, false, true}, {"qwen2", RE_QWEN2, true, false},
     {"deepseek-r1-qwen", RE_QWEN2, true, false}, {"gpt-4o", RE_GPT4O, false, true},
     {"default", RE_GPT2, false, false},   {"gpt2", RE_GPT2, false, false},
+    {"gpt-2", RE_GPT2, false, false}, /* llama.cpp's name for the GPT-2 split */
 };
 
 static mixlm_status str_dup(const char *s, size_t n, char **out, size_t *len) {
