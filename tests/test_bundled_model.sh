@@ -2,8 +2,9 @@
 # test_bundled_model.sh: the bundled kjv-mini model (models/kjv-mini and models/kjv-mini.gguf)
 # against the numbers its training script computed (tests/data/kjv-mini, made by
 # tools/train/export.py from exactly the shipped weights): held-out perplexity for the HF folder
-# and the GGUF, a copy whose sliding layers see everything (must give the other, wrong value), and
-# the committed greedy continuation of a fixed prompt.
+# and the GGUF, a copy whose sliding layers see everything (must give the other, wrong value), the
+# committed greedy continuation of a fixed prompt (argmax of `mixlm logits`, and `mixlm run`), and
+# the tokenizer of both files.
 set -u
 M="${MIXLM:?}"
 D="${MIXLM_TEST_DATA:?}/kjv-mini"
@@ -73,6 +74,20 @@ for model in "$HF" "$GGUF"; do
     got="${got%,*}"
     [ "$got" = "$GREEDY_NEW_IDS" ] && ok || bad "$model: greedy argmax ids $got, expected $GREEDY_NEW_IDS"
 done
+
+# `mixlm run`, greedy: from the prompt ids with each file, and from the prompt text with the
+# default model (no -m: the bundled one), the 40 generated ids equal the committed ones.
+run_ids() { # args... -> the "tokens" array of --json, comma-separated
+    "$M" run "$@" --temp 0 -n "$n_new" --json 2>"$T/err" | sed -n 's/.*"tokens": *\[\([0-9,]*\)\].*/\1/p'
+}
+n_new=$(echo "$GREEDY_NEW_IDS" | tr ',' '\n' | wc -l)
+for model in "$HF" "$GGUF"; do
+    got="$(run_ids -m "$model" --tokens "$GREEDY_PROMPT_IDS")"
+    [ "$got" = "$GREEDY_NEW_IDS" ] && ok || bad "$model: mixlm run greedy ids '$got' ($(head -c 200 "$T/err"))"
+done
+got="$(env -u MIXLM_MODEL "$M" run -p "$GREEDY_PROMPT" --temp 0 -n "$n_new" --json 2>"$T/err" |
+    sed -n 's/.*"tokens": *\[\([0-9,]*\)\].*/\1/p')"
+[ "$got" = "$GREEDY_NEW_IDS" ] && ok || bad "default model, text prompt: mixlm run greedy ids '$got' ($(head -c 200 "$T/err"))"
 
 # The tokenizer: every held-out verse and a few odd strings give the ids the model was trained
 # with (tools/train/check_tokenizer.py shows transformers.js gives the same), and decode back.

@@ -234,6 +234,8 @@ def main():
     with open(os.path.join(a.data, "expected.env"), "w") as f:
         f.write("# written by tools/train/export.py; see expected.json\n")
         f.write("PPL=%.8f\nPPL_FORCED_FULL=%.8f\nCTX=%d\n" % (ppl64, ppl_full, train.CTX))
+        assert "'" not in GREEDY_PROMPT
+        f.write("GREEDY_PROMPT='%s'\n" % GREEDY_PROMPT)
         f.write("GREEDY_PROMPT_IDS=%s\n" % ",".join(map(str, prompt_ids)))
         f.write("GREEDY_NEW_IDS=%s\n" % ",".join(map(str, new)))
     print("wrote %s, %s, %s" % (out, gguf, a.data))
