@@ -225,6 +225,27 @@ static void oracle_vocab(void) {
     free(out);
     free(ids);
     mixlm_tokenizer_free(t);
+    /* The same vocabulary through a loaded model. */
+    mixlm_model *m = NULL;
+    st = mixlm_model_load(test_data("oracle/tiny-llama.gguf"), &m);
+    CHECK_MSG(st == MIXLM_OK, "model load: %s", mixlm_last_error());
+    if (st) return;
+    t = NULL;
+    CHECK(mixlm_tokenizer_from_model(m, &t) == MIXLM_OK);
+    CHECK_EQ_INT(mixlm_tokenizer_n_vocab(t), 512);
+    CHECK(mixlm_tokenizer_encode(t, text, strlen(text), true, &ids, &n) == MIXLM_OK);
+    CHECK(n > 1 && ids[0] == 2);
+    free(ids);
+    mixlm_tokenizer_free(t);
+    /* A Hugging Face folder without tokenizer.json: a clear error. */
+    mixlm_model *hf = NULL;
+    if (mixlm_model_load(test_data("oracle/hf-tiny-llama"), &hf) == MIXLM_OK) {
+        t = NULL;
+        CHECK(mixlm_tokenizer_from_model(hf, &t) == MIXLM_ERR_IO);
+        CHECK(strstr(mixlm_last_error(), "tokenizer.json") != NULL);
+        mixlm_model_free(hf);
+    }
+    mixlm_model_free(m);
 }
 
 /* Broken vocabularies: each a clear error. */

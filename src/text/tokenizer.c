@@ -6,6 +6,7 @@
 #include "model/gguf.h"
 #include "model/model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <utf8proc.h>
@@ -732,23 +733,25 @@ static mixlm_status normalize(const tok_norm *nz, tok_match *m, const char *s, s
 
 /* The byte -> character table of byte-level BPE (GPT-2): printable bytes map to themselves,
  * the others to U+0100 and up, in byte order. */
-static const char *bytelevel_char(unsigned b, size_t *len) {
-    static char table[256][3];
-    static unsigned char lens[256];
-    static int ready = 0;
-    if (!ready) {
-        int n = 0;
-        for (unsigned c = 0; c < 256; c++) {
-            unsigned cp;
-            if ((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF)) cp = c;
-            else cp = 256 + (unsigned)n++;
-            if (cp < 0x80) { table[c][0] = (char)cp; lens[c] = 1; }
-            else { table[c][0] = (char)(0xC0 | (cp >> 6)); table[c][1] = (char)(0x80 | (cp & 0x3F)); lens[c] = 2; }
-        }
-        ready = 1; /* idempotent: concurrent first calls write the same bytes */
+static char bl_table[256][3];
+static unsigned char bl_lens[256];
+static pthread_once_t bl_once = PTHREAD_ONCE_INIT;
+
+static void bytelevel_init(void) {
+    int n = 0;
+    for (unsigned c = 0; c < 256; c++) {
+        unsigned cp;
+        if ((c >= '!' && c <= '~') || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF)) cp = c;
+        else cp = 256 + (unsigned)n++;
+        if (cp < 0x80) { bl_table[c][0] = (char)cp; bl_lens[c] = 1; }
+        else { bl_table[c][0] = (char)(0xC0 | (cp >> 6)); bl_table[c][1] = (char)(0x80 | (cp & 0x3F)); bl_lens[c] = 2; }
     }
-    *len = lens[b];
-    return table[b];
+}
+
+static const char *bytelevel_char(unsigned b, size_t *len) {
+    pthread_once(&bl_once, bytelevel_init);
+    *len = bl_lens[b];
+    return bl_table[b];
 }
 
 /* The inverse: a character of a byte-level piece -> its byte, -1 for characters outside the map. */
