@@ -236,6 +236,11 @@ static void add_eog(model_ctx *c, int32_t id) {
  * template's eos_token. */
 static void find_eog(model_ctx *c, const char *path) {
     for (int32_t i = 0; i < c->model->hp.n_eos && i < MX_MAX_EOS; i++) add_eog(c, c->model->hp.eos_ids[i]);
+    /* The generation module's list, with the end-of-turn tokens of the common chat formats:
+     * a chat answer ends at its turn's end, and so does a completion that reaches one. */
+    int32_t ids[MAX_EOG];
+    int32_t n = mixlm_eos_ids(path, c->tok, true, ids, MAX_EOG);
+    for (int32_t i = 0; i < n && i < MAX_EOG; i++) add_eog(c, ids[i]);
     mixlm_special_tokens sp = mixlm_tokenizer_special(c->tok);
     add_eog(c, sp.eos);
     add_eog(c, sp.eot);
