@@ -238,6 +238,21 @@ int main(void) {
     cJSON_Delete(r);
     free(first);
 
+    /* End of generation: the model's EOS (id 1) and, for a chat, its end-of-turn token (id 5,
+     * "<end_of_turn>") stop the answer with finish_reason "stop"; neither is shown. */
+    r = post_json(port, "/v1/completions",
+                  "{\"prompt\":\"abc\",\"max_tokens\":9,\"logit_bias\":{\"1\":100}}", &status);
+    CHECK_EQ_STR(jstr(r, "choices.0.finish_reason"), "stop");
+    CHECK_EQ_STR(jstr(r, "choices.0.text"), "");
+    CHECK_EQ_INT(jnum(r, "usage.completion_tokens"), 1);
+    cJSON_Delete(r);
+    r = post_json(port, "/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":9,"
+                  "\"logit_bias\":{\"5\":100}}", &status);
+    CHECK_EQ_STR(jstr(r, "choices.0.finish_reason"), "stop");
+    CHECK_EQ_STR(jstr(r, "choices.0.message.content"), "");
+    cJSON_Delete(r);
+
     free(ref);
     free(ref2);
     free(ref3);
