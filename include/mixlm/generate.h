@@ -199,11 +199,12 @@ MIXLM_API mixlm_status mixlm_generate(mixlm_generator *g, mixlm_state *state,
 
 /* End-of-sequence ids for a model, deduplicated, at most cap written to ids; returns how many.
  * Sources: generation_config.json `eos_token_id` (a number or a list) in the model folder
- * model_path (skipped for a .gguf file or NULL), the tokenizer's eos and end-of-turn ids
- * (tokenizer_config.json eos_token, GGUF eos_token_id and eot_token_id); with chat, also the
- * special tokens that end a turn in the common chat formats when the vocabulary has them:
- * <end_of_turn> (Gemma), <|eot_id|> and <|eom_id|> (Llama 3), <|im_end|> (Qwen, ChatML),
- * <|return|> and <|call|> (GPT-OSS), <|endoftext|>, <|end_of_text|>. tok may be NULL. */
+ * model_path (skipped for a .gguf file or NULL); the tokenizer's eos and end-of-turn ids
+ * (tokenizer_config.json eos_token, GGUF eos_token_id and eot_token_id); the special tokens
+ * <eos>, </s>, <|endoftext|>, <|end_of_text|> when the vocabulary has them; with chat, also
+ * the special tokens that end a turn in the common chat formats: <end_of_turn> (Gemma),
+ * <|eot_id|> and <|eom_id|> (Llama 3), <|im_end|> (Qwen, ChatML), <|return|> and <|call|>
+ * (GPT-OSS). tok may be NULL. */
 MIXLM_API int32_t mixlm_eos_ids(const char *model_path, const mixlm_tokenizer *tok, bool chat,
                                 int32_t *ids, int32_t cap);
 

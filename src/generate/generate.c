@@ -435,12 +435,19 @@ int32_t mixlm_eos_ids(const char *model_path, const mixlm_tokenizer *tok, bool c
         mixlm_special_tokens sp = mixlm_tokenizer_special(tok);
         add_id(ids, cap, &n, sp.eos, n_vocab);
         add_id(ids, cap, &n, sp.eot, n_vocab);
-        if (chat) {
-            static const char *const markers[] = {"<end_of_turn>", "<|eot_id|>",  "<|eom_id|>",
-                                                  "<|im_end|>",    "<|return|>",  "<|call|>",
-                                                  "<|endoftext|>", "<|end_of_text|>"};
-            for (size_t i = 0; i < MX_ARRAY_LEN(markers); i++) {
-                int32_t id = mixlm_tokenizer_piece_id(tok, markers[i], strlen(markers[i]));
+        /* Tokens named for the end of a sequence end it whatever tokenizer_config.json calls
+         * eos (Gemma's instruction-tuned configs name <end_of_turn>, yet <eos> still ends). */
+        static const char *const ends[] = {"<eos>", "</s>", "<|endoftext|>", "<|end_of_text|>"};
+        /* Tokens that end a turn in the common chat formats. Not GPT-OSS's <|end|>: it ends a
+         * message inside a turn (the analysis before the final answer). */
+        static const char *const turns[] = {"<end_of_turn>", "<|eot_id|>", "<|eom_id|>",
+                                            "<|im_end|>", "<|return|>", "<|call|>"};
+        for (size_t k = 0; k < 2; k++) {
+            const char *const *list = k == 0 ? ends : turns;
+            size_t count = k == 0 ? MX_ARRAY_LEN(ends) : MX_ARRAY_LEN(turns);
+            if (k == 1 && !chat) break;
+            for (size_t i = 0; i < count; i++) {
+                int32_t id = mixlm_tokenizer_piece_id(tok, list[i], strlen(list[i]));
                 if (id >= 0 && mixlm_tokenizer_is_special(tok, id)) add_id(ids, cap, &n, id, n_vocab);
             }
         }
