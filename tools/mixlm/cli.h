@@ -28,4 +28,13 @@ void cli_error(const char *cmd, const char *fmt, ...)
 /* Print the library's last error for a failed call: "mixlm CMD: <what>: <last error>". */
 void cli_lib_error(const char *cmd, const char *what, mixlm_status st);
 
+/* The model a command runs: arg when given, else $MIXLM_MODEL, else the bundled model (in the
+ * source tree for a build that was not installed, else in the installed data folder).
+ * malloc'd path, or NULL when there is none. */
+char *cli_resolve_model(const char *arg);
+
+/* Replace the sampling defaults in *sp with those of the model folder's
+ * generation_config.json (do_sample false means greedy). Nothing for a .gguf file. */
+void cli_generation_config_defaults(const char *model, mixlm_sampler_params *sp);
+
 #endif

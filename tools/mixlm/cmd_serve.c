@@ -52,39 +52,6 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 
 /* The bundled model: the first .gguf file or model folder (config.json) in the source tree's
  * models/ (a build run in place) or the installed one. malloc'd path, NULL when none. */
-static char *default_model(void) {
-    const char *dirs[] = {
-#ifdef MIXLM_SOURCE_MODEL_DIR
-        MIXLM_SOURCE_MODEL_DIR,
-#endif
-#ifdef MIXLM_DEFAULT_MODEL_DIR
-        MIXLM_DEFAULT_MODEL_DIR,
-#endif
-        NULL};
-    for (size_t i = 0; dirs[i]; i++) {
-        DIR *d = opendir(dirs[i]);
-        if (!d) continue;
-        char *best = NULL;
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (e->d_name[0] == '.') continue;
-            size_t n = strlen(e->d_name);
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
-            char cfg[4200];
-            snprintf(cfg, sizeof cfg, "%s/config.json", path);
-            int ok = (n > 5 && !strcmp(e->d_name + n - 5, ".gguf")) || access(cfg, R_OK) == 0;
-            /* Several candidates: take the first in name order, so the choice is stable. */
-            if (ok && (!best || strcmp(path, best) < 0)) {
-                free(best);
-                best = strdup(path);
-            }
-        }
-        closedir(d);
-        if (best) return best;
-    }
-    return NULL;
-}
 
 int cmd_serve(int argc, char **argv) {
     mx_server_params p = mx_server_default_params();
@@ -193,7 +160,7 @@ int cmd_serve(int argc, char **argv) {
     } else {
         char *found = NULL;
         if (!model) {
-            found = default_model();
+            found = cli_resolve_model(NULL);
             if (!found) {
                 cli_error("serve", "no model given and no bundled model found; use -m MODEL");
                 return 2;
