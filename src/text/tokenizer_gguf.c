@@ -233,8 +233,10 @@ mixlm_status tok_load_gguf(mixlm_tokenizer *t, const struct mx_gguf *g, const ch
     if (!st) st = tok_build_trie(t);
     if (st) return st;
 
-    bool add_space_prefix = false;
-    if (mx_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &add_space_prefix) != 1) add_space_prefix = false;
+    /* absent: SentencePiece vocabularies prepend a space (llama.cpp's default, and Llama 2's
+     * tokenizer.json Prepend normalizer) */
+    bool add_space_prefix = spm;
+    if (mx_gguf_get_bool(g, "tokenizer.ggml.add_space_prefix", &add_space_prefix) != 1) add_space_prefix = spm;
     if (spm) {
         st = setup_spm(t, add_space_prefix);
     } else {
