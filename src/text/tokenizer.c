@@ -1002,7 +1002,7 @@ static void wc_insert(enc_ctx *c, uint64_t h, const char *w, size_t n, const int
     size_t off = c->wc_bytes.len;
     mx_buf_append(&c->wc_bytes, w, n);
     if (c->wc_bytes.failed || off > UINT32_MAX / 2 || c->wc_n_ids > UINT32_MAX / 2) return;
-    memcpy(c->wc_ids + c->wc_n_ids, ids, k * sizeof *ids);
+    if (k) memcpy(c->wc_ids + c->wc_n_ids, ids, k * sizeof *ids);
     c->wc[i] = (wc_slot){h, (uint32_t)off, (uint32_t)n, (uint32_t)c->wc_n_ids, (uint32_t)k};
     c->wc_n_ids += k;
     c->wc_used++;
@@ -1070,7 +1070,7 @@ static mixlm_status encode_bytelevel_fast(const mixlm_tokenizer *t, enc_ctx *c, 
                 h = wc_hash(wd, wl);
                 int64_t slot = wc_find(c, h, wd, wl);
                 if (slot >= 0 && c->wc[slot].hash) {
-                    st = push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len);
+                    st = c->wc[slot].ids_len ? push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len) : MIXLM_OK;
                     if (st) return st;
                     if (last) break;
                     continue;
@@ -1086,7 +1086,7 @@ static mixlm_status encode_bytelevel_fast(const mixlm_tokenizer *t, enc_ctx *c, 
             size_t before = c->n;
             st = tok_model_word(t, c->s, c->norm2.data, c->norm2.len, &c->ids, &c->n, &c->cap);
             if (st) return st;
-            if (wl <= WC_MAX_WORD) wc_insert(c, h, wd, wl, c->ids + before, c->n - before);
+            if (wl <= WC_MAX_WORD) wc_insert(c, h, wd, wl, c->ids ? c->ids + before : NULL, c->n - before);
         }
         if (last) break;
     }
@@ -1160,14 +1160,14 @@ static mixlm_status encode_section(const mixlm_tokenizer *t, enc_ctx *c, const c
         uint64_t h = wc_hash(wd, wl);
         int64_t slot = wc_find(c, h, wd, wl);
         if (slot >= 0 && c->wc[slot].hash) {
-            st = push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len);
+            st = c->wc[slot].ids_len ? push_ids(c, c->wc_ids + c->wc[slot].ids_off, c->wc[slot].ids_len) : MIXLM_OK;
             if (st) return st;
             continue;
         }
         size_t before = c->n;
         st = tok_model_word(t, c->s, wd, wl, &c->ids, &c->n, &c->cap);
         if (st) return st;
-        wc_insert(c, h, wd, wl, c->ids + before, c->n - before);
+        wc_insert(c, h, wd, wl, c->ids ? c->ids + before : NULL, c->n - before);
     }
     if (t->fuse_unk && t->unk_id >= 0 && t->model == TOK_BPE) {
         size_t o = first;

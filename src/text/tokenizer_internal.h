@@ -31,7 +31,7 @@ void tok_list_begin(tok_list *l);
 void tok_list_end(tok_list *l);
 static inline const char *tok_list_at(const tok_list *l, size_t i, size_t *len) {
     *len = l->len[i];
-    return l->buf.data + l->off[i];
+    return l->buf.data ? l->buf.data + l->off[i] : ""; /* all pieces empty: no buffer yet */
 }
 
 /* ---- Pipeline components ------------------------------------------------------------------- */
