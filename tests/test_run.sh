@@ -78,6 +78,12 @@ grep -q "tok/s" "$TMP/err" && grep -q "KV" "$TMP/err" && ok || bad "no statistic
 MIXLM_MODEL=$M "$MIXLM" run --tokens $PROMPT -n 3 --temp 0 --ignore-eos --json >"$TMP/e.json" 2>/dev/null \
   && [ "$(field "$TMP/e.json" generated_tokens)" = 3 ] && ok || bad "MIXLM_MODEL not used"
 
+# The bundled model (models/ in the source tree) when neither -m nor MIXLM_MODEL is given.
+if [ -n "${MIXLM_SOURCE_DIR:-}" ] && ls "$MIXLM_SOURCE_DIR"/models/*/config.json "$MIXLM_SOURCE_DIR"/models/*.gguf >/dev/null 2>&1; then
+  env -u MIXLM_MODEL "$MIXLM" run -p "In the beginning" -n 3 --temp 0 --ignore-eos --json >"$TMP/b.json" 2>"$TMP/err" \
+    && [ "$(field "$TMP/b.json" generated_tokens)" = 3 ] && ok || bad "bundled model: $(cat "$TMP/err")"
+fi
+
 # Errors: one line on stderr and a non-zero status.
 expect_error() { # status pattern args...
   local want=$1 pat=$2; shift 2

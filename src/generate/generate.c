@@ -19,6 +19,7 @@ struct mixlm_generator {
     size_t stop_len[MIXLM_MAX_STOP_STRINGS];
     int32_t n_stop;
     int32_t n_vocab;
+    int32_t tok_n_vocab;     /* ids the tokenizer can decode (0 without a tokenizer) */
     int64_t n_ctx;
     bool bounded;            /* the contract has a ctx-long cache or input */
     float *logits;           /* [n_vocab] */
@@ -114,6 +115,7 @@ mixlm_status mixlm_generator_create(mixlm_executor *ex, const mixlm_tokenizer *t
     g->ex = ex;
     g->tok = tok;
     g->n_vocab = o->n_vocab;
+    g->tok_n_vocab = tok ? mixlm_tokenizer_n_vocab(tok) : 0;
     g->n_ctx = mixlm_contract_n_ctx(c);
     g->bounded = g->n_ctx > 0 && contract_bounded(c);
     for (int32_t i = 0; i < p.n_eos_ids; i++) {
@@ -320,8 +322,12 @@ mixlm_status mixlm_generate(mixlm_generator *g, mixlm_state *state, mixlm_sample
         if (g->detok) {
             const char *piece = NULL;
             size_t piece_len = 0;
-            st = mixlm_detokenizer_push(g->detok, t, &piece, &piece_len);
-            if (st != MIXLM_OK) return mx_err_prefix(st, "decoding token %d: ", (int)t);
+            /* Models often have more logits than the tokenizer has tokens (a padded embedding
+             * matrix); such an id has no text. */
+            if (t < g->tok_n_vocab) {
+                st = mixlm_detokenizer_push(g->detok, t, &piece, &piece_len);
+                if (st != MIXLM_OK) return mx_err_prefix(st, "decoding token %d: ", (int)t);
+            }
             if (!append_pending(g, piece, piece_len)) return MIXLM_ERR_NOMEM;
             int64_t at = find_stop(g);
             if (at >= 0) {
