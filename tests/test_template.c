@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
+#include <locale.h>
 #include <time.h>
 
 static char *read_all(const char *path, size_t *len) {
@@ -339,6 +340,20 @@ static void test_hostile(void) {
     }
 }
 
+/* Numbers print the same whatever LC_NUMERIC the host application chose (only checked when a
+ * comma-decimal locale is installed; otherwise nothing is counted). */
+static void test_locale(void) {
+    const char *locs[] = {"de_DE.UTF-8", "fr_FR.UTF-8", "de_DE.utf8", "fr_FR.utf8"};
+    const char *got = NULL;
+    for (size_t i = 0; i < MX_ARRAY_LEN(locs) && !got; i++) got = setlocale(LC_NUMERIC, locs[i]);
+    if (!got) return;
+    char *out = NULL;
+    CHECK_EQ_INT(render_str("{{ 1.5 }} {{ 2.0 }} {{ '3.25' | float }} {{ [0.1] | tojson }}", "[]", &out), MIXLM_OK);
+    CHECK_EQ_STR(out, "1.5 2.0 3.25 [0.1]");
+    free(out);
+    setlocale(LC_NUMERIC, "C");
+}
+
 int main(void) {
     setenv("TZ", "UTC", 1);
     tzset();
@@ -348,5 +363,6 @@ int main(void) {
     test_loading();
     test_time();
     test_hostile();
+    test_locale();
     return check_summary("test_template");
 }

@@ -2449,7 +2449,16 @@ static int from_json(ctx *C, const cJSON *j, jv *out, int depth) {
 
 /* ==== Public entry points ======================================================================== */
 
+static mixlm_status parse_impl(const char *src, size_t len, mx_jinja **out);
+
 mixlm_status mx_jinja_parse(const char *src, size_t len, mx_jinja **out) {
+    void *saved = mx_jinja_locale_enter();
+    mixlm_status st = parse_impl(src, len, out);
+    mx_jinja_locale_leave(saved);
+    return st;
+}
+
+static mixlm_status parse_impl(const char *src, size_t len, mx_jinja **out) {
     *out = NULL;
     if (!src && len) return mx_err(MIXLM_ERR_INVALID_ARG, "template: source is NULL");
     mx_jinja *j = mx_calloc(1, sizeof *j);
@@ -2478,8 +2487,19 @@ void mx_jinja_free(mx_jinja *j) {
 static const char *const GLOBALS[] = {"namespace", "false", "true", "none", "raise_exception",
                                       "range", "strftime_now", "True", "False", "None"};
 
+static mixlm_status render_impl(const mx_jinja *j, const cJSON *vars, const mx_jinja_opts *opts,
+                                char **out, size_t *len);
+
 mixlm_status mx_jinja_render(const mx_jinja *j, const cJSON *vars, const mx_jinja_opts *opts,
                              char **out, size_t *len) {
+    void *saved = mx_jinja_locale_enter();
+    mixlm_status st = render_impl(j, vars, opts, out, len);
+    mx_jinja_locale_leave(saved);
+    return st;
+}
+
+static mixlm_status render_impl(const mx_jinja *j, const cJSON *vars, const mx_jinja_opts *opts,
+                                char **out, size_t *len) {
     *out = NULL;
     if (len) *len = 0;
     if (!j) return mx_err(MIXLM_ERR_INVALID_ARG, "template: NULL template");

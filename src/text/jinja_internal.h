@@ -96,6 +96,11 @@ struct mx_jinja {
     size_t nbody;
 };
 
+/* Number parsing and printing must not follow the caller's LC_NUMERIC: parse and render switch
+ * the calling thread to the "C" locale and back (uselocale, thread-local). */
+void *mx_jinja_locale_enter(void);
+void mx_jinja_locale_leave(void *saved);
+
 /* Set the last error to "template line N: <message>". */
 mixlm_status mx_jinja_error(int line, const char *fmt, ...) MX_PRINTF(2, 3);
 

@@ -1,7 +1,11 @@
 /* jinja_lex.c: the Jinja lexer: arena, JS-compatible text helpers, the reference's template
  * preprocessing (trailing newline, lstrip_blocks, trim_blocks, {% generation %}) and tokens that
  * remember their line in the original text. */
+#define _POSIX_C_SOURCE 200809L
 #include "text/jinja_internal.h"
+
+#include <locale.h>
+#include <pthread.h>
 
 #include <math.h>
 #include <stdarg.h>
@@ -76,6 +80,22 @@ void ja_free_all(jarena *a) {
     }
     a->head = NULL;
     a->used = 0;
+}
+
+/* ==== Locale ================================================================================ */
+
+static locale_t g_c_locale = (locale_t)0;
+static pthread_once_t g_locale_once = PTHREAD_ONCE_INIT;
+static void make_c_locale(void) { g_c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0); }
+
+void *mx_jinja_locale_enter(void) {
+    pthread_once(&g_locale_once, make_c_locale);
+    if (g_c_locale == (locale_t)0) return NULL;
+    return (void *)uselocale(g_c_locale);
+}
+
+void mx_jinja_locale_leave(void *saved) {
+    if (saved) uselocale((locale_t)saved);
 }
 
 /* ==== Errors ================================================================================ */
