@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test_bench_cli.sh: `mixlm bench` end to end on the tiny oracle model: the JSON has one object
+# per test with the right names, depths and threads, positive speeds and KV bytes, and the
+# roofline object; bad flags exit 2 and a missing model exits 1, each with one error line.
+set -u
+M="${MIXLM:?}"
+D="${MIXLM_TEST_DATA:?}/oracle"
+T="${MIXLM_TEST_TMP:-/tmp}/bench_cli.$$"
+MODEL="$D/tiny-gemma3-swa8.gguf"
+mkdir -p "$T"
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+expect_rc() { # expected_rc description command...
+    local want=$1 what=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    local rc=$?
+    if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, wanted $want ($(head -c 300 "$T/err"))"; fi
+    if [ "$want" != 0 ]; then
+        [ "$(wc -l <"$T/err")" = 1 ] && ok || bad "$what: wanted one error line, got: $(cat "$T/err")"
+    fi
+}
+
+expect_rc 0 "bench json" "$M" bench "$MODEL" -p 16 -n 8 --reps 2 --depth 0 --depth 20 --json -t 2
+cp "$T/out" "$T/bench.json"
+if python3 - "$T/bench.json" <<'PY'; then ok; else bad "bench JSON content"; fi
+import json, sys
+arr = json.load(open(sys.argv[1]))
+assert isinstance(arr, list), "not an array"
+tests = [o for o in arr if o.get("test") != "roofline"]
+roof = [o for o in arr if o.get("test") == "roofline"]
+want = [("pp16", 0), ("tg8", 0), ("pp16", 20), ("tg8", 20)]
+got = [(o["test"], o["depth"]) for o in tests]
+assert got == want, f"tests {got}, wanted {want}"
+for o in tests:
+    assert o["threads"] == 2, o
+    assert o["reps"] == 2, o
+    assert o["n_tokens"] == (16 if o["test"] == "pp16" else 8), o
+    assert o["tokens_per_second"] > 0, o
+    assert o["stddev"] >= 0, o
+    assert o["kv_bytes"] > 0, o
+    assert o["peak_rss_bytes"] > 0, o
+assert len(roof) == 1 and arr[-1] is roof[0], "one final roofline object"
+r = roof[0]
+assert r["threads"] == 2 and r["bandwidth_gb_per_second"] > 0, r
+assert r["weight_bytes_per_token"] > 0 and r["tg_bound_tokens_per_second"] > 0, r
+for o in tests:
+    if o["test"].startswith("tg"):
+        assert abs(o["roofline_fraction"] - o["tokens_per_second"] / r["tg_bound_tokens_per_second"]) <= 1e-3 * o["roofline_fraction"], o
+PY
+
+# Text output: a table row per test.
+expect_rc 0 "bench text" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline -t 1
+grep -q "^| pp4 " "$T/out" && ok || bad "text output lacks the pp4 row: $(cat "$T/out")"
+grep -q "^| tg" "$T/out" && bad "-n 0 still ran a tg test" || ok
+
+expect_rc 0 "bench --help" "$M" bench --help
+expect_rc 1 "missing model file" "$M" bench "$T/nope.gguf" -p 4 -n 4 --no-roofline
+expect_rc 2 "no model" "$M" bench
+expect_rc 2 "unknown flag" "$M" bench "$MODEL" --bogus
+expect_rc 2 "reps 0" "$M" bench "$MODEL" --reps 0
+expect_rc 2 "bad -p" "$M" bench "$MODEL" -p x
+expect_rc 2 "negative depth" "$M" bench "$MODEL" --depth -1
+expect_rc 2 "threads 0" "$M" bench "$MODEL" -t 0
+expect_rc 2 "bad kv" "$M" bench "$MODEL" --kv q4
+expect_rc 2 "missing value" "$M" bench "$MODEL" --depth
+expect_rc 2 "nothing to do" "$M" bench "$MODEL" -p 0 -n 0
+
+echo "test_bench_cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]

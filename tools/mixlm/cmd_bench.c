@@ -1,0 +1,340 @@
+/* cmd_bench.c: `mixlm bench`: prompt-processing and generation speed of the native engine at
+ * chosen context depths (mean and standard deviation over repetitions), the KV bytes and peak
+ * memory in use, and a roofline line comparing generation with this machine's read bandwidth. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+#include "cli_engine.h"
+
+#include "model/model.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#define BENCH_MAX_DEPTHS 32
+#define BENCH_MAX_TOKENS (1L << 20)
+#define BENCH_FILL_CHUNK 512
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: mixlm bench MODEL [options]\n"
+            "\n"
+            "Measure prompt processing (ppP) and generation (tgN) speed in tokens/s on random\n"
+            "token ids (fixed seed), after D tokens already in the cache (untimed fill).\n"
+            "\n"
+            "  MODEL             a .gguf file or a Hugging Face model folder\n"
+            "  -p N              prompt tokens per pp test, fed in one call (default 512; 0 = none)\n"
+            "  -n N              generated tokens per tg test, one call each (default 128; 0 = none)\n"
+            "  -t, --threads N   worker threads (default %d)\n"
+            "  --depth D         context depth; repeat for several (default 0)\n"
+            "  --reps R          repetitions per test, fresh state each (default 3)\n"
+            "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "  --json            print a JSON array (see docs/bench.md)\n"
+            "  --no-roofline     skip the memory bandwidth measurement (1 GiB buffer)\n",
+            cli_default_threads());
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Deterministic ids in [0, n_vocab): xorshift64* from a fixed seed, so runs are comparable. */
+static void random_tokens(int32_t *out, int64_t n, int32_t n_vocab, uint64_t seed) {
+    uint64_t x = seed ? seed : 0x9E3779B97F4A7C15ull;
+    for (int64_t i = 0; i < n; i++) {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out[i] = (int32_t)(((x * 0x2545F4914F6CDD1Dull) >> 33) % (uint64_t)n_vocab);
+    }
+}
+
+/* ---- Memory read bandwidth ------------------------------------------------------------- */
+
+typedef struct bw_job {
+    const uint64_t *p;
+    size_t n;
+    int passes;
+    uint64_t sum;
+} bw_job;
+
+static void *bw_read(void *arg) {
+    bw_job *j = arg;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int pass = 0; pass < j->passes; pass++) {
+        size_t i = 0;
+        for (; i + 4 <= j->n; i += 4) {
+            s0 += j->p[i];
+            s1 += j->p[i + 1];
+            s2 += j->p[i + 2];
+            s3 += j->p[i + 3];
+        }
+        for (; i < j->n; i++) s0 += j->p[i];
+    }
+    j->sum = s0 + s1 + s2 + s3; /* kept so the reads cannot be optimised away */
+    return NULL;
+}
+
+/* Read a buffer far larger than the caches twice with `threads` threads; GB/s (1e9 bytes), or
+ * 0 when the buffer cannot be had. The buffer is written first so its pages are real. */
+static double measure_bandwidth(int threads) {
+    size_t bytes = (size_t)1 << 30;
+    uint64_t *buf = NULL;
+    while (bytes >= ((size_t)256 << 20) && !(buf = malloc(bytes))) bytes /= 2;
+    if (!buf) return 0;
+    const size_t n = bytes / sizeof(uint64_t);
+    for (size_t i = 0; i < n; i++) buf[i] = i;
+    bw_job jobs[256];
+    pthread_t tid[256];
+    const size_t per = n / (size_t)threads;
+    for (int t = 0; t < threads; t++) {
+        jobs[t].p = buf + (size_t)t * per;
+        jobs[t].n = t == threads - 1 ? n - (size_t)t * per : per;
+        jobs[t].passes = 2;
+        jobs[t].sum = 0;
+    }
+    const double t0 = now_s();
+    int started = 0;
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&tid[t], NULL, bw_read, &jobs[t]) != 0) break;
+        started = t;
+    }
+    bw_read(&jobs[0]);
+    for (int t = started + 1; t < threads; t++) bw_read(&jobs[t]); /* threads that did not start */
+    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+    const double dt = now_s() - t0;
+    volatile uint64_t sink = 0;
+    for (int t = 0; t < threads; t++) sink += jobs[t].sum;
+    (void)sink;
+    free(buf);
+    return dt > 0 ? 2.0 * (double)bytes / dt / 1e9 : 0;
+}
+
+/* Bytes of weights the decoder reads per generated token: every matrix (2-D or more tensor).
+ * The embedding table is a lookup (one row per token), so it counts only when it also serves as
+ * the tied output matrix, and then once. */
+static uint64_t weight_bytes_per_token(const mixlm_model *m) {
+    const bool tied = mx_model_tensor(m, "output.weight") == NULL;
+    uint64_t total = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const mx_tensor *t = &m->tensors[i];
+        int big_dims = 0;
+        for (int d = 0; d < t->n_dims && d < MX_MAX_DIMS; d++) big_dims += t->ne[d] > 1;
+        if (big_dims < 2) continue;
+        if (!strcmp(t->name, "token_embd.weight") && !tied) continue;
+        total += t->nbytes;
+    }
+    return total;
+}
+
+/* ---- The tests ------------------------------------------------------------------------- */
+
+typedef struct bench_result {
+    char name[32];
+    bool is_tg;
+    int32_t n_tokens;
+    int32_t depth;
+    double mean, sd;
+    uint64_t kv_bytes;
+} bench_result;
+
+/* Reset the state and fill it with `depth` tokens (untimed). */
+static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth) {
+    cli_engine_reset(ce);
+    for (int32_t done = 0; done < depth; done += BENCH_FILL_CHUNK) {
+        const int32_t n = MX_MIN(BENCH_FILL_CHUNK, depth - done);
+        if (cli_engine_feed(ce, "bench", fill + done, n, NULL, false) != 0) return 1;
+    }
+    return 0;
+}
+
+/* One test: reps runs, each on a freshly filled state; tokens/s mean and sample deviation. */
+static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const int32_t *toks,
+                    float *logits, int reps) {
+    double sum = 0, sum2 = 0;
+    for (int rep = 0; rep < reps; rep++) {
+        if (fill_depth(ce, fill, r->depth) != 0) return 1;
+        const double t0 = now_s();
+        if (r->is_tg) {
+            for (int32_t i = 0; i < r->n_tokens; i++)
+                if (cli_engine_feed(ce, "bench", toks + i, 1, logits, false) != 0) return 1;
+        } else if (cli_engine_feed(ce, "bench", toks, r->n_tokens, logits, false) != 0) {
+            return 1;
+        }
+        const double dt = now_s() - t0;
+        const double tps = dt > 0 ? (double)r->n_tokens / dt : 0;
+        sum += tps;
+        sum2 += tps * tps;
+        r->kv_bytes = mixlm_state_bytes(ce->state);
+    }
+    r->mean = sum / reps;
+    const double var = reps > 1 ? (sum2 - sum * sum / reps) / (reps - 1) : 0;
+    r->sd = var > 0 ? sqrt(var) : 0;
+    return 0;
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model_path = NULL, *kv_arg = "f32";
+    long p = 512, n = 128, threads = cli_default_threads(), reps = 3;
+    long depths[BENCH_MAX_DEPTHS];
+    int n_depths = 0;
+    bool json = false, roofline = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--json")) {
+            json = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-roofline")) {
+            roofline = false;
+            continue;
+        }
+        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") || !strcmp(a, "--threads") ||
+            !strcmp(a, "--depth") || !strcmp(a, "--reps") || !strcmp(a, "--kv")) {
+            if (i + 1 >= argc) {
+                cli_error("bench", "%s needs a value", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--kv")) {
+                kv_arg = v;
+                continue;
+            }
+            long lo = 0, hi = BENCH_MAX_TOKENS, *dst = &p;
+            if (!strcmp(a, "-n")) dst = &n;
+            else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) lo = 1, hi = 256, dst = &threads;
+            else if (!strcmp(a, "--reps")) lo = 1, hi = 1000, dst = &reps;
+            else if (!strcmp(a, "--depth")) {
+                if (n_depths == BENCH_MAX_DEPTHS) {
+                    cli_error("bench", "at most %d --depth values", BENCH_MAX_DEPTHS);
+                    return 2;
+                }
+                dst = &depths[n_depths++];
+            }
+            if (!cli_parse_long(v, lo, hi, dst)) {
+                cli_error("bench", "%s: '%s' is not a number in %ld..%ld", a, v, lo, hi);
+                return 2;
+            }
+            continue;
+        }
+        if (a[0] == '-' && a[1]) {
+            cli_error("bench", "unknown option %s (see mixlm bench --help)", a);
+            return 2;
+        }
+        if (model_path) {
+            cli_error("bench", "more than one model given ('%s' and '%s')", model_path, a);
+            return 2;
+        }
+        model_path = a;
+    }
+    if (!model_path) {
+        cli_error("bench", "need MODEL (see mixlm bench --help)");
+        return 2;
+    }
+    if (p == 0 && n == 0) {
+        cli_error("bench", "nothing to measure: -p and -n are both 0");
+        return 2;
+    }
+    mx_type kv_type;
+    if (!cli_parse_kv_type(kv_arg, &kv_type)) {
+        cli_error("bench", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
+        return 2;
+    }
+    if (n_depths == 0) depths[n_depths++] = 0;
+    long max_depth = 0;
+    for (int d = 0; d < n_depths; d++) max_depth = MX_MAX(max_depth, depths[d]);
+    const int32_t n_ctx = (int32_t)(max_depth + MX_MAX(p, n));
+
+    int rc = 1;
+    cli_engine ce;
+    int32_t *fill = NULL, *toks = NULL;
+    float *logits = NULL;
+    bench_result res[2 * BENCH_MAX_DEPTHS];
+    int n_res = 0;
+    if (cli_engine_open(&ce, "bench", model_path, (int)threads, n_ctx, kv_type) != 0) goto done;
+    fill = malloc(((size_t)max_depth + 1) * sizeof *fill);
+    toks = malloc((size_t)MX_MAX(p, n) * sizeof *toks + sizeof *toks);
+    logits = malloc((size_t)ce.n_vocab * sizeof *logits);
+    if (!fill || !toks || !logits) {
+        cli_error("bench", "out of memory");
+        goto done;
+    }
+    random_tokens(fill, max_depth, ce.n_vocab, 0x6D69786C6Dull);
+    random_tokens(toks, MX_MAX(p, n), ce.n_vocab, 0x62656E6368ull);
+
+    for (int d = 0; d < n_depths; d++) {
+        for (int kind = 0; kind < 2; kind++) {
+            const long cnt = kind ? n : p;
+            if (cnt == 0) continue;
+            bench_result *r = &res[n_res++];
+            memset(r, 0, sizeof *r);
+            r->is_tg = kind == 1;
+            r->n_tokens = (int32_t)cnt;
+            r->depth = (int32_t)depths[d];
+            snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
+            if (run_test(&ce, r, fill, toks, logits, (int)reps) != 0) goto done;
+        }
+    }
+
+    /* Peak memory of the model and tests, taken before the bandwidth buffer inflates it. */
+    struct rusage ru;
+    const uint64_t peak_rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
+    const uint64_t wbytes = weight_bytes_per_token(ce.model);
+    const double bw = roofline ? measure_bandwidth((int)threads) : 0;
+    const double bound = bw > 0 && wbytes > 0 ? bw * 1e9 / (double)wbytes : 0;
+    const char *kv_name = kv_type == MX_TYPE_F16 ? "f16" : kv_type == MX_TYPE_BF16 ? "bf16" : "f32";
+
+    if (json) {
+        printf("[\n");
+        for (int i = 0; i < n_res; i++) {
+            const bench_result *r = &res[i];
+            printf("  {\"test\": \"%s\", \"depth\": %d, \"threads\": %ld, \"n_tokens\": %d, "
+                   "\"reps\": %ld, \"tokens_per_second\": %.6g, \"stddev\": %.6g, "
+                   "\"kv_bytes\": %llu, \"kv_type\": \"%s\", \"peak_rss_bytes\": %llu",
+                   r->name, r->depth, threads, r->n_tokens, reps, r->mean, r->sd,
+                   (unsigned long long)r->kv_bytes, kv_name, (unsigned long long)peak_rss);
+            if (r->is_tg && bound > 0) printf(", \"roofline_fraction\": %.6g", r->mean / bound);
+            printf("},\n");
+        }
+        printf("  {\"test\": \"roofline\", \"threads\": %ld, \"bandwidth_gb_per_second\": %.6g, "
+               "\"weight_bytes_per_token\": %llu, \"tg_bound_tokens_per_second\": %.6g}\n]\n",
+               threads, bw, (unsigned long long)wbytes, bound);
+    } else {
+        printf("| %-8s | %6s | %7s | %12s | %10s | %12s |\n", "test", "depth", "threads", "tokens/s",
+               "stddev", "kv bytes");
+        printf("|----------|--------|---------|--------------|------------|--------------|\n");
+        for (int i = 0; i < n_res; i++) {
+            const bench_result *r = &res[i];
+            printf("| %-8s | %6d | %7ld | %12.2f | %10.2f | %12llu |\n", r->name, r->depth, threads,
+                   r->mean, r->sd, (unsigned long long)r->kv_bytes);
+        }
+        printf("kv type %s, %ld reps, peak resident memory %.1f MiB\n", kv_name, reps,
+               (double)peak_rss / (1024.0 * 1024.0));
+        if (roofline) {
+            printf("roofline: read bandwidth %.2f GB/s (%ld threads), weights read per token "
+                   "%.1f MB, bound %.2f tokens/s",
+                   bw, threads, (double)wbytes / 1e6, bound);
+            for (int i = 0; i < n_res; i++)
+                if (res[i].is_tg && bound > 0)
+                    printf("; %s@%d reaches %.1f%%", res[i].name, res[i].depth,
+                           100.0 * res[i].mean / bound);
+            printf("\n");
+        }
+    }
+    rc = 0;
+done:
+    free(fill);
+    free(toks);
+    free(logits);
+    cli_engine_close(&ce);
+    return rc;
+}
