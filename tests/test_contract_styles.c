@@ -563,6 +563,30 @@ static void run_style(const char *file, const toy_layer *layers, int n_layers, i
         CHECK_MSG(st == MIXLM_OK, "save: %s", mixlm_last_error());
         float lg_saved[VOCAB];
         memcpy(lg_saved, lg, sizeof lg);
+        /* the file holds the header and, of a full cache, only the used positions */
+        {
+            uint64_t want = 40 + 8 * (uint64_t)mixlm_contract_n_states(cc);
+            for (int32_t i = 0; i < mixlm_contract_n_states(cc); i++) {
+                const mixlm_state_decl *sd = mixlm_contract_state(cc, i);
+                uint64_t e = mixlm_dtype_size(sd->dtype);
+                for (int d = 0; d < sd->shape.n_dims; d++) {
+                    const mixlm_dim *dd = &sd->shape.dims[d];
+                    e *= (uint64_t)(dd->sym == MIXLM_DIM_FIXED ? dd->value
+                                    : dd->sym == MIXLM_DIM_CTX ? PROMPT + 50
+                                                               : sd->window);
+                }
+                want += e;
+            }
+            FILE *sf = fopen(path, "rb");
+            long size = -1;
+            if (sf) {
+                fseek(sf, 0, SEEK_END);
+                size = ftell(sf);
+                fclose(sf);
+            }
+            CHECK_MSG((uint64_t)size == want, "%s: state file has %ld bytes, want %llu", file, size,
+                      (unsigned long long)want);
+        }
         generate(ex, s, lg, 50, g1 + 50);
         CHECK(!memcmp(g1, gen_ref, sizeof g1));
         st = mixlm_state_load(s2, path);

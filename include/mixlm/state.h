@@ -41,7 +41,8 @@ MIXLM_API uint64_t mixlm_state_fingerprint(const mixlm_state *state);
 /* Save to / load from a file. The file starts with a header (magic "MXSTATE\0", version,
  * contract fingerprint, n_ctx, position, buffer count and sizes) that load checks against
  * this state before reading anything: a file for another contract or a truncated file is
- * MIXLM_ERR_STATE / MIXLM_ERR_FORMAT and leaves the state unchanged. */
+ * MIXLM_ERR_STATE / MIXLM_ERR_FORMAT and leaves the state unchanged. Full caches are saved up
+ * to the position only, so a short conversation makes a small file (format: docs/contract.md). */
 MIXLM_API mixlm_status mixlm_state_save(const mixlm_state *state, const char *path);
 MIXLM_API mixlm_status mixlm_state_load(mixlm_state *state, const char *path);
 

@@ -21,6 +21,9 @@ typedef struct mx_state_buf {
     int32_t window;
     void *data;
     uint64_t nbytes;
+    /* The buffer as [outer][cap][inner bytes] around its capacity dim, so that a full cache
+     * can be saved up to its position only. */
+    uint64_t outer, cap, inner;
 } mx_state_buf;
 
 struct mixlm_state {

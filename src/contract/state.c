@@ -43,6 +43,17 @@ mixlm_status mixlm_state_create(const mixlm_contract *c, mixlm_state **out) {
         }
         memset(b->data, 0, bytes ? (size_t)bytes : 64);
         b->nbytes = bytes;
+        int cap_dim = -1;
+        mx_shape_count(&d->shape, d->layout == MIXLM_CACHE_FULL ? MIXLM_DIM_CTX : MIXLM_DIM_W, &cap_dim);
+        int64_t dims[MIXLM_CONTRACT_MAX_DIMS];
+        mx_shape_resolve(&d->shape, -1, -1, c->n_ctx, d->window, dims, NULL);
+        b->outer = 1;
+        b->inner = mixlm_dtype_size(d->dtype);
+        for (int k = 0; k < d->shape.n_dims; k++) {
+            if (k < cap_dim) b->outer *= (uint64_t)dims[k];
+            else if (k > cap_dim) b->inner *= (uint64_t)dims[k];
+        }
+        b->cap = (uint64_t)dims[cap_dim];
         s->ptrs[i] = b->data;
         s->sizes[i] = bytes;
     }
@@ -133,12 +144,36 @@ mixlm_status mixlm_state_rewind(mixlm_state *s, int64_t pos) {
  *   u64      contract fingerprint (mixlm_contract_fingerprint)
  *   i64      n_ctx
  *   i64      position
- *   u64 x B  buffer sizes in bytes
- *   then the B buffers, whole, in contract order.
- * The file size must be exactly the header plus the buffers. */
+ *   u64 x B  buffer sizes in bytes (as allocated)
+ *   then the B buffers in contract order: ring and chunk-local caches whole, full caches only
+ *   their first min(position, capacity) slots, in each block of the dims outside the capacity
+ *   dim (a [layers, heads, ctx, head_dim] cache: layers * heads runs of position * head_dim).
+ * The file size must be exactly the header plus those bytes. */
+/* Bytes of buffer b a file holds for a state at position pos: a full cache only up to pos
+ * (in each of its outer blocks), a ring or chunk-local cache whole. */
+static uint64_t saved_bytes(const mx_state_buf *b, int64_t pos) {
+    if (b->layout != MIXLM_CACHE_FULL) return b->nbytes;
+    uint64_t used = (uint64_t)pos < b->cap ? (uint64_t)pos : b->cap;
+    return b->outer * used * b->inner;
+}
+
+/* Write (or read) the saved part of b, block by block. */
+static int buf_io(FILE *f, const mx_state_buf *b, int64_t pos, int write) {
+    if (b->layout != MIXLM_CACHE_FULL) {
+        size_t n = (size_t)b->nbytes;
+        return (write ? fwrite(b->data, 1, n, f) : fread(b->data, 1, n, f)) == n;
+    }
+    uint64_t used = (uint64_t)pos < b->cap ? (uint64_t)pos : b->cap;
+    size_t n = (size_t)(used * b->inner);
+    for (uint64_t o = 0; o < b->outer; o++) {
+        uint8_t *p = (uint8_t *)b->data + o * b->cap * b->inner;
+        if ((write ? fwrite(p, 1, n, f) : fread(p, 1, n, f)) != n) return 0;
+    }
+    return 1;
+}
+
 static const char STATE_MAGIC[8] = {'M', 'X', 'S', 'T', 'A', 'T', 'E', 0};
 #define STATE_VERSION 1u
-#define STATE_MAX_BUFS 4096u
 
 static void put_u32(uint8_t *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
@@ -174,8 +209,7 @@ mixlm_status mixlm_state_save(const mixlm_state *s, const char *path) {
         put_u64(sz, s->bufs[i].nbytes);
         ok = fwrite(sz, 1, 8, f) == 8;
     }
-    for (int32_t i = 0; ok && i < s->n_bufs; i++)
-        ok = fwrite(s->bufs[i].data, 1, (size_t)s->bufs[i].nbytes, f) == s->bufs[i].nbytes;
+    for (int32_t i = 0; ok && i < s->n_bufs; i++) ok = buf_io(f, &s->bufs[i], s->pos, 1);
     if (fclose(f) != 0) ok = 0;
     if (!ok) return mx_err(MIXLM_ERR_IO, "state: writing %s failed", path);
     return MIXLM_OK;
@@ -233,7 +267,7 @@ mixlm_status mixlm_state_load(mixlm_state *s, const char *path) {
                         (unsigned long long)s->bufs[i].nbytes);
             goto done;
         }
-        total += 8 + n;
+        total += 8 + saved_bytes(&s->bufs[i], pos);
     }
     /* Check the exact file size before touching the buffers, so that a truncated file leaves
      * the state as it was. */
@@ -252,7 +286,7 @@ mixlm_status mixlm_state_load(mixlm_state *s, const char *path) {
         goto done;
     }
     for (uint32_t i = 0; i < n_bufs; i++) {
-        if (fread(s->bufs[i].data, 1, (size_t)s->bufs[i].nbytes, f) != s->bufs[i].nbytes) {
+        if (!buf_io(f, &s->bufs[i], pos, 0)) {
             s->pos = 0; /* buffers partly overwritten: nothing in them can be trusted */
             st = mx_err(MIXLM_ERR_IO, "state: %s: read failed", path);
             goto done;
