@@ -578,7 +578,38 @@ static void test_layer_rules(void) {
     load_config(NULL);
 }
 
+/* The in-memory HF path (used by the fuzzer) gives the same model as the folder. */
+static void test_memory_load(void) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_data("oracle/hf-tiny-gemma2-swa8"));
+    char *cfg = slurp(dir_file(dir, "config.json"));
+    char *gen = slurp(dir_file(dir, "generation_config.json"));
+    mx_map map;
+    CHECK_EQ_INT(mx_map_file(dir_file(dir, "model.safetensors"), &map), MIXLM_OK);
+    mixlm_model *a = NULL, *b = NULL;
+    CHECK_EQ_INT(mixlm_model_load(dir, &a), MIXLM_OK);
+    CHECK_MSG(mx_model_load_hf_memory(cfg, strlen(cfg), gen, strlen(gen), map.data, map.size, &b) ==
+                  MIXLM_OK,
+              "%s", mixlm_last_error());
+    if (a && b) {
+        same_models(a, b, "memory");
+        CHECK(memcmp(&a->hp, &b->hp, sizeof a->hp) == 0);
+        CHECK_EQ_STR(b->generation_config_json, a->generation_config_json);
+    }
+    mixlm_model_free(b);
+    b = NULL;
+    const char *llama = "{\"model_type\": \"llama\"}";
+    CHECK(mx_model_load_hf_memory(llama, strlen(llama), NULL, 0, map.data, 7, &b) ==
+          MIXLM_ERR_FORMAT);
+    CHECK(b == NULL && strstr(mixlm_last_error(), "truncated"));
+    mixlm_model_free(a);
+    mx_unmap(&map);
+    free(cfg);
+    free(gen);
+}
+
 int main(void) {
+    test_memory_load();
     test_hostile_headers();
     test_sharded();
     test_multimodal("model.language_model.", "hf-mm1");

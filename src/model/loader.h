@@ -19,6 +19,11 @@
 mixlm_status mx_model_fill_gguf(mixlm_model *m, mx_gguf *g);
 /* Fill m from a Hugging Face folder. */
 mixlm_status mx_model_fill_hf(mixlm_model *m, const char *dir);
+/* Fill m from an HF config (and optional generation config) text and one safetensors image in
+ * memory (not copied). */
+mixlm_status mx_model_fill_hf_memory(mixlm_model *m, const char *config, size_t config_len,
+                                     const char *gen_config, size_t gen_len,
+                                     const uint8_t *weights, uint64_t weights_size);
 /* Checks shared by both: hyper-parameter sanity, per-layer specs, tensor index. */
 mixlm_status mx_model_finish(mixlm_model *m);
 

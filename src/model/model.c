@@ -214,6 +214,21 @@ mixlm_status mx_model_load_gguf_memory(const uint8_t *data, uint64_t size, mixlm
     return finish_load(m, st, out);
 }
 
+mixlm_status mx_model_load_hf_memory(const char *config, size_t config_len, const char *gen_config,
+                                     size_t gen_len, const uint8_t *weights, uint64_t weights_size,
+                                     mixlm_model **out) {
+    if (!out) return mx_err(MIXLM_ERR_INVALID_ARG, "mx_model_load_hf_memory: out is NULL");
+    *out = NULL;
+    mixlm_model *m = mx_calloc(1, sizeof *m);
+    if (!m) return MIXLM_ERR_NOMEM;
+    m->path = mx_strdup("<memory>");
+    m->format = MX_FORMAT_HF;
+    mixlm_status st = m->path ? mx_model_fill_hf_memory(m, config, config_len, gen_config, gen_len,
+                                                         weights, weights_size)
+                              : MIXLM_ERR_NOMEM;
+    return finish_load(m, st, out);
+}
+
 void mixlm_model_free(mixlm_model *m) {
     if (!m) return;
     for (int32_t i = 0; i < m->n_tensors; i++) free(m->tensors[i].name);

@@ -130,6 +130,12 @@ struct mixlm_model {
  * tests that build files in memory. */
 mixlm_status mx_model_load_gguf_memory(const uint8_t *data, uint64_t size, mixlm_model **out);
 
+/* Load an HF model from memory: config.json text, optional generation_config.json text (NULL
+ * for none) and one safetensors image (not copied). For fuzzing and tests. */
+mixlm_status mx_model_load_hf_memory(const char *config, size_t config_len, const char *gen_config,
+                                     size_t gen_len, const uint8_t *weights, uint64_t weights_size,
+                                     mixlm_model **out);
+
 /* Look a tensor up by canonical name; NULL when absent. */
 const mx_tensor *mx_model_tensor(const mixlm_model *m, const char *name);
 

@@ -19,6 +19,20 @@
 
 /* ---- JSON helpers --------------------------------------------------------------------------- */
 
+/* Parse untrusted JSON text (nesting capped first: cJSON recurses). name is for messages. */
+static mixlm_status parse_json(const char *name, const char *text, size_t len, cJSON **out) {
+    *out = NULL;
+    if (mx_json_depth(text, len, MAX_JSON_NESTING) < 0)
+        return mx_err(MIXLM_ERR_FORMAT, "%s: JSON nested deeper than %d", name, MAX_JSON_NESTING);
+    cJSON *j = cJSON_ParseWithLength(text, len);
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return mx_err(MIXLM_ERR_FORMAT, "%s: not a valid JSON object", name);
+    }
+    *out = j;
+    return MIXLM_OK;
+}
+
 static mixlm_status read_json(const char *path, uint64_t cap, int required, cJSON **out,
                               char **text_out) {
     *out = NULL;
@@ -31,20 +45,10 @@ static mixlm_status read_json(const char *path, uint64_t cap, int required, cJSO
     size_t len = 0;
     mixlm_status st = mx_read_file(path, cap, &text, &len);
     if (st) return st;
-    if (mx_json_depth(text, len, MAX_JSON_NESTING) < 0) {
-        free(text);
-        return mx_err(MIXLM_ERR_FORMAT, "%s: JSON nested deeper than %d", path, MAX_JSON_NESTING);
-    }
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        free(text);
-        return mx_err(MIXLM_ERR_FORMAT, "%s: not a valid JSON object", path);
-    }
-    *out = j;
-    if (text_out) *text_out = text;
+    st = parse_json(path, text, len, out);
+    if (!st && text_out) *text_out = text;
     else free(text);
-    return MIXLM_OK;
+    return st;
 }
 
 /* Object member lookup. With a repeated key the last one wins, as in Python's json module,
@@ -645,6 +649,46 @@ static mixlm_status fill_config(mixlm_model *m, const cfg *c, const family_defau
     return st;
 }
 
+/* The part shared by folders and memory images: family, weights, hyper-parameters. Weights come
+ * from dir when it is set, else from the safetensors image weights[0..weights_size). */
+static mixlm_status fill_parsed(mixlm_model *m, const cJSON *root, const cJSON *gen,
+                                const char *cpath, const char *dir, const uint8_t *weights,
+                                uint64_t weights_size) {
+    cfg c = {root, root, cpath};
+    const cJSON *tc = jget(root, "text_config");
+    if (cJSON_IsObject(tc)) c.tc = tc;
+    const cJSON *mt = jget(c.tc, "model_type");
+    if (!cJSON_IsString(mt)) mt = jget(root, "model_type");
+    const char *model_type = cJSON_IsString(mt) ? mt->valuestring : NULL;
+    if (!model_type) {
+        const cJSON *archs = jget(root, "architectures");
+        const cJSON *a0 = cJSON_IsArray(archs) ? archs->child : NULL;
+        for (size_t i = 0; cJSON_IsString(a0) && i < MX_ARRAY_LEN(g_arch_map); i++)
+            if (strcmp(a0->valuestring, g_arch_map[i].arch) == 0) model_type = g_arch_map[i].model_type;
+    }
+    const family_defaults *fd = model_type ? find_family(model_type) : NULL;
+    if (!fd)
+        return mx_err(MIXLM_ERR_UNSUPPORTED,
+                      "%s: unsupported model_type '%.40s' (supported: gemma3, gemma3_text, gemma2, "
+                      "llama, mistral, qwen2, qwen3)",
+                      cpath, model_type ? model_type : "(none)");
+    snprintf(m->hp.arch, sizeof m->hp.arch, "%s", model_type);
+    m->hp.family = fd->family;
+    mixlm_status st = cint(&c, "num_hidden_layers", fd->layers, 1, MX_MAX_LAYERS, &m->hp.n_layer);
+    if (st) return st;
+    if (dir) {
+        st = open_weights(m, dir);
+    } else {
+        m->shards = mx_calloc(1, sizeof *m->shards);
+        if (!m->shards) return MIXLM_ERR_NOMEM;
+        st = mx_safetensors_open_memory(weights, weights_size, &m->shards[0]);
+        if (!st) m->n_shards = 1;
+    }
+    if (!st) st = collect_tensors(m);
+    if (!st) st = fill_config(m, &c, fd, gen);
+    return st;
+}
+
 mixlm_status mx_model_fill_hf(mixlm_model *m, const char *dir) {
     m->format = MX_FORMAT_HF;
     char *cpath = mx_path_join(dir, "config.json");
@@ -655,41 +699,31 @@ mixlm_status mx_model_fill_hf(mixlm_model *m, const char *dir) {
         st = mx_err(MIXLM_ERR_IO, "%s: not a model folder (no config.json)", dir);
     if (!st) st = read_json(cpath, MAX_CONFIG_BYTES, 1, &root, &m->config_json);
     if (!st) st = read_json(gpath, MAX_CONFIG_BYTES, 0, &gen, &m->generation_config_json);
-
-    cfg c = {root, root, cpath};
-    const family_defaults *fd = NULL;
-    if (!st) {
-        const cJSON *tc = jget(root, "text_config");
-        if (cJSON_IsObject(tc)) c.tc = tc;
-        const cJSON *mt = jget(c.tc, "model_type");
-        if (!cJSON_IsString(mt)) mt = jget(root, "model_type");
-        const char *model_type = cJSON_IsString(mt) ? mt->valuestring : NULL;
-        if (!model_type) {
-            const cJSON *archs = jget(root, "architectures");
-            const cJSON *a0 = cJSON_IsArray(archs) ? archs->child : NULL;
-            for (size_t i = 0; cJSON_IsString(a0) && i < MX_ARRAY_LEN(g_arch_map); i++)
-                if (strcmp(a0->valuestring, g_arch_map[i].arch) == 0)
-                    model_type = g_arch_map[i].model_type;
-        }
-        fd = model_type ? find_family(model_type) : NULL;
-        if (!fd)
-            st = mx_err(MIXLM_ERR_UNSUPPORTED,
-                        "%s: unsupported model_type '%.40s' (supported: gemma3, gemma3_text, gemma2, "
-                        "llama, mistral, qwen2, qwen3)",
-                        cpath, model_type ? model_type : "(none)");
-        else {
-            snprintf(m->hp.arch, sizeof m->hp.arch, "%s", model_type);
-            m->hp.family = fd->family;
-            if ((st = cint(&c, "num_hidden_layers", fd->layers, 1, MX_MAX_LAYERS, &m->hp.n_layer)))
-                fd = NULL;
-        }
-    }
-    if (!st) st = open_weights(m, dir);
-    if (!st) st = collect_tensors(m);
-    if (!st) st = fill_config(m, &c, fd, gen);
+    if (!st) st = fill_parsed(m, root, gen, cpath, dir, NULL, 0);
     cJSON_Delete(root);
     cJSON_Delete(gen);
     free(cpath);
     free(gpath);
+    return st;
+}
+
+mixlm_status mx_model_fill_hf_memory(mixlm_model *m, const char *config, size_t config_len,
+                                     const char *gen_config, size_t gen_len,
+                                     const uint8_t *weights, uint64_t weights_size) {
+    m->format = MX_FORMAT_HF;
+    cJSON *root = NULL, *gen = NULL;
+    if (!config || config_len > MAX_CONFIG_BYTES || gen_len > MAX_CONFIG_BYTES)
+        return mx_err(MIXLM_ERR_INVALID_ARG, "config.json: missing or larger than %u bytes",
+                      MAX_CONFIG_BYTES);
+    mixlm_status st = MIXLM_OK;
+    if (!(m->config_json = mx_strndup(config, config_len))) st = MIXLM_ERR_NOMEM;
+    if (!st) st = parse_json("config.json", config, config_len, &root);
+    if (!st && gen_config) {
+        if (!(m->generation_config_json = mx_strndup(gen_config, gen_len))) st = MIXLM_ERR_NOMEM;
+        if (!st) st = parse_json("generation_config.json", gen_config, gen_len, &gen);
+    }
+    if (!st) st = fill_parsed(m, root, gen, "config.json", NULL, weights, weights_size);
+    cJSON_Delete(root);
+    cJSON_Delete(gen);
     return st;
 }
