@@ -33,8 +33,9 @@ void cli_lib_error(const char *cmd, const char *what, mixlm_status st);
  * malloc'd path, or NULL when there is none. */
 char *cli_resolve_model(const char *arg);
 
-/* Replace the sampling defaults in *sp with those of the model folder's
- * generation_config.json (do_sample false means greedy). Nothing for a .gguf file. */
-void cli_generation_config_defaults(const char *model, mixlm_sampler_params *sp);
+/* The sampling settings before any flag: mixlm's defaults for interactive use (temperature
+ * 0.8, top-k 40, top-p 0.95, min-p 0.05), replaced by those of the model folder's
+ * generation_config.json (do_sample false means greedy). */
+mixlm_sampler_params cli_sampler_defaults(const char *model);
 
 #endif

@@ -70,7 +70,7 @@ char *cli_resolve_model(const char *arg) {
 /* A Hugging Face folder's generation_config.json may set do_sample, temperature, top_k, top_p,
  * min_p, typical_p and repetition_penalty; they replace the built-in defaults (flags given on
  * the command line win over both). do_sample false means greedy, as in transformers. */
-void cli_generation_config_defaults(const char *model, mixlm_sampler_params *sp) {
+static void generation_config_defaults(const char *model, mixlm_sampler_params *sp) {
     if (!mx_is_dir(model)) return;
     char *path = mx_path_join(model, "generation_config.json");
     char *text = NULL;
@@ -110,4 +110,14 @@ void cli_generation_config_defaults(const char *model, mixlm_sampler_params *sp)
     free(text);
     free(path);
     mx_err_clear();
+}
+
+mixlm_sampler_params cli_sampler_defaults(const char *model) {
+    mixlm_sampler_params sp = mixlm_sampler_default_params();
+    sp.temperature = 0.8f;
+    sp.top_k = 40;
+    sp.top_p = 0.95f;
+    sp.min_p = 0.05f;
+    generation_config_defaults(model, &sp);
+    return sp;
 }

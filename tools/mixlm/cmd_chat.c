@@ -348,12 +348,7 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
 
-    mixlm_sampler_params sp = mixlm_sampler_default_params();
-    sp.temperature = 0.8f;
-    sp.top_k = 40;
-    sp.top_p = 0.95f;
-    sp.min_p = 0.05f;
-    cli_generation_config_defaults(model_path, &sp);
+    mixlm_sampler_params sp = cli_sampler_defaults(model_path);
     if (!isnan(temp)) sp.temperature = temp;
     if (top_k >= 0) sp.top_k = (int32_t)top_k;
     if (!isnan(top_p)) sp.top_p = top_p;
