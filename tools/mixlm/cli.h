@@ -33,6 +33,11 @@ void cli_lib_error(const char *cmd, const char *what, mixlm_status st);
  * malloc'd path, or NULL when there is none. */
 char *cli_resolve_model(const char *arg);
 
+/* Parse option opt's value v as a number in [lo, hi] into *out; on failure print
+ * "mixlm CMD: OPT: 'V' is not a number in LO..HI" and return 0. */
+int cli_parse_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
+                    float *out);
+
 /* The sampling settings before any flag: mixlm's defaults for interactive use (temperature
  * 0.8, top-k 40, top-p 0.95, min-p 0.05), replaced by those of the model folder's
  * generation_config.json (do_sample false means greedy). */

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -120,4 +121,17 @@ mixlm_sampler_params cli_sampler_defaults(const char *model) {
     sp.min_p = 0.05f;
     generation_config_defaults(model, &sp);
     return sp;
+}
+
+int cli_parse_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
+                    float *out) {
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || *end || !*v || !(d >= lo && d <= hi)) {
+        cli_error(cmd, "%s: '%s' is not a number in %g..%g", opt, v, lo, hi);
+        return 0;
+    }
+    *out = (float)d;
+    return 1;
 }

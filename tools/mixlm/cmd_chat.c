@@ -252,18 +252,6 @@ static void chat_load(chat *c, const char *path) {
     free(jpath);
 }
 
-static int parse_float(const char *opt, const char *v, double lo, double hi, float *out) {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || *end || !*v || !(d >= lo && d <= hi)) {
-        cli_error("chat", "%s: '%s' is not a number in %g..%g", opt, v, lo, hi);
-        return 0;
-    }
-    *out = (float)d;
-    return 1;
-}
-
 int cmd_chat(int argc, char **argv) {
     const char *model_arg = NULL, *kv_arg = "f32";
     long max_tokens = 256, ctx = 0, threads = cli_default_threads(), top_k = -1;
@@ -303,9 +291,9 @@ int cmd_chat(int argc, char **argv) {
         else if (!strcmp(a, "--top-k")) ok = cli_parse_long(v, 0, 1L << 30, &top_k);
         else if (!strcmp(a, "--ctx")) ok = cli_parse_long(v, 1, 1L << 24, &ctx);
         else if (!strcmp(a, "--threads")) ok = cli_parse_long(v, 1, 256, &threads);
-        else if (!strcmp(a, "--temp")) ok = parse_float(a, v, 0, 100, &temp);
-        else if (!strcmp(a, "--top-p")) ok = parse_float(a, v, 0, 1, &top_p);
-        else if (!strcmp(a, "--min-p")) ok = parse_float(a, v, 0, 1, &min_p);
+        else if (!strcmp(a, "--temp")) ok = cli_parse_float("chat", a, v, 0, 100, &temp);
+        else if (!strcmp(a, "--top-p")) ok = cli_parse_float("chat", a, v, 0, 1, &top_p);
+        else if (!strcmp(a, "--min-p")) ok = cli_parse_float("chat", a, v, 0, 1, &min_p);
         else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -313,8 +301,9 @@ int cmd_chat(int argc, char **argv) {
             ok = !errno && !*end && *v && v[0] != '-';
             have_seed = true;
         }
-        if (!ok) {
-            cli_error("chat", "%s: bad value '%s'", a, v);
+        if (!ok) { /* cli_parse_float said why already; one line per error */
+            bool said = !strcmp(a, "--temp") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p");
+            if (!said) cli_error("chat", "%s: bad value '%s'", a, v);
             return 2;
         }
     }

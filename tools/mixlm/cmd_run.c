@@ -96,18 +96,6 @@ static bool on_event(void *user, const mixlm_gen_event *ev) {
 
 /* ---- The command --------------------------------------------------------------------------- */
 
-static int need_float(const char *opt, const char *v, double lo, double hi, float *out) {
-    char *end;
-    errno = 0;
-    double d = strtod(v, &end);
-    if (errno || *end || !*v || !(d >= lo && d <= hi)) {
-        cli_error("run", "%s: '%s' is not a number in %g..%g", opt, v, lo, hi);
-        return 0;
-    }
-    *out = (float)d;
-    return 1;
-}
-
 static int need_long(const char *opt, const char *v, long lo, long hi, long *out) {
     if (!cli_parse_long(v, lo, hi, out)) {
         cli_error("run", "%s: '%s' is not a whole number in %ld..%ld", opt, v, lo, hi);
@@ -170,14 +158,14 @@ int cmd_run(int argc, char **argv) {
         else if (!strcmp(a, "--system")) system_msg = v;
         else if (!strcmp(a, "--kv")) kv_arg = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = need_long(a, v, -1, 1L << 30, &max_tokens);
-        else if (!strcmp(a, "--temp")) ok = need_float(a, v, 0, 100, &temp);
+        else if (!strcmp(a, "--temp")) ok = cli_parse_float("run", a, v, 0, 100, &temp);
         else if (!strcmp(a, "--top-k")) ok = need_long(a, v, 0, 1L << 30, &top_k);
-        else if (!strcmp(a, "--top-p")) ok = need_float(a, v, 0, 1, &top_p);
-        else if (!strcmp(a, "--min-p")) ok = need_float(a, v, 0, 1, &min_p);
-        else if (!strcmp(a, "--typical-p")) ok = need_float(a, v, 1e-6, 1, &typical_p);
-        else if (!strcmp(a, "--repeat-penalty")) ok = need_float(a, v, 1e-6, 100, &rep);
-        else if (!strcmp(a, "--presence-penalty")) ok = need_float(a, v, -100, 100, &pres);
-        else if (!strcmp(a, "--frequency-penalty")) ok = need_float(a, v, -100, 100, &freq);
+        else if (!strcmp(a, "--top-p")) ok = cli_parse_float("run", a, v, 0, 1, &top_p);
+        else if (!strcmp(a, "--min-p")) ok = cli_parse_float("run", a, v, 0, 1, &min_p);
+        else if (!strcmp(a, "--typical-p")) ok = cli_parse_float("run", a, v, 1e-6, 1, &typical_p);
+        else if (!strcmp(a, "--repeat-penalty")) ok = cli_parse_float("run", a, v, 1e-6, 100, &rep);
+        else if (!strcmp(a, "--presence-penalty")) ok = cli_parse_float("run", a, v, -100, 100, &pres);
+        else if (!strcmp(a, "--frequency-penalty")) ok = cli_parse_float("run", a, v, -100, 100, &freq);
         else if (!strcmp(a, "--penalty-window")) ok = need_long(a, v, -1, 1L << 24, &window);
         else if (!strcmp(a, "--logprobs")) ok = need_long(a, v, 0, MIXLM_MAX_TOP_LOGPROBS, &logprobs);
         else if (!strcmp(a, "--ctx")) ok = need_long(a, v, 1, 1L << 24, &ctx);
