@@ -32,11 +32,27 @@ typedef void (*mx_axpy_fn)(float a, const void *row, float *y, int64_t n);
 typedef void (*mx_gemm_f32_fn)(const float *w, int64_t w_stride, int nr, const float *x,
                                int64_t x_stride, int nt, float *y, int64_t y_stride, int64_t n);
 
+/* Integer path of the quantised weight types. The engine quantises each token's activation
+ * vector once per matrix product into the type's `vec_type` (MX_TYPE_Q8_0 for Q8_0 and Q4_0,
+ * MX_TYPE_Q8_K for the K-quants) with that type's from_f32, then multiplies integer blocks:
+ * dot_q(row, xq, n) = sum_i row[i] * xq[i] (n elements; xq in vec_type's block layout). */
+typedef float (*mx_dot_q_fn)(const void *row, const void *xq, int64_t n);
+/* Tile form of dot_q for prefill: y[t * y_stride + r] = dot_q(w + r * row_bytes,
+ * xq + t * xq_bytes, n) for r < nr, t < nt, each result bit-identical to dot_q of the same
+ * table (so prefill and decode agree exactly whatever the prompt split). */
+typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                             uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n);
+
 typedef struct mx_type_kernels {
-    mx_dot_fn dot;
+    mx_dot_fn dot;          /* the f32-activation semantics every matrix type defines */
     mx_to_f32_fn to_f32;
     mx_from_f32_fn from_f32;
     mx_axpy_fn axpy;
+    /* Optional integer path: vec_type is MX_TYPE_F32 (the zero value) and dot_q NULL for
+     * types without one; gemm_q may be NULL (the engine then loops over dot_q). */
+    mx_type vec_type;
+    mx_dot_q_fn dot_q;
+    mx_gemm_q_fn gemm_q;
 } mx_type_kernels;
 
 /* The active kernels for a type, or NULL when the engine cannot use that type. The table is
@@ -76,6 +92,15 @@ typedef struct mx_block_q8_0 {
     uint16_t d;
     int8_t qs[MX_QK8_0];
 } mx_block_q8_0;
+
+/* Q8_K block layout (GGUF; activations of the K-quant dot products): an f32 scale d, 256
+ * signed bytes (x[i] = d * q[i]) and the sums of each group of 16 bytes. */
+#define MX_QK_K 256
+typedef struct mx_block_q8_k {
+    float d;
+    int8_t qs[MX_QK_K];
+    int16_t bsums[MX_QK_K / 16];
+} mx_block_q8_k;
 
 /* ---- f32 helpers used by the decoder (not type-dispatched; O(n) work) ------------------ */
 
