@@ -220,10 +220,9 @@ void tok_lookup_batch(const mixlm_tokenizer *t, size_t n, const char *const *s, 
     }
 }
 
-static void hash_insert(mixlm_tokenizer *t, int32_t id) {
+static void hash_insert(mixlm_tokenizer *t, int32_t id, uint64_t hv) {
     const char *s = t->pool + t->piece_off[id];
     size_t n = t->piece_len[id];
-    uint64_t hv = str_hash(s, n);
     uint32_t tag = (uint32_t)(hv >> 32);
     for (uint64_t h = hv & t->hash_mask;; h = (h + 1) & t->hash_mask) {
         tok_hslot *e = &t->hash[h];
@@ -254,12 +253,24 @@ mixlm_status tok_build_index(mixlm_tokenizer *t) {
     for (uint64_t i = 0; i < cap; i++) t->hash[i].id = -1;
     t->hash_mask = (uint32_t)(cap - 1);
     /* Model pieces first, then added tokens, so that added tokens override equal text. */
-    for (int pass = 0; pass < 2; pass++)
-        for (int32_t i = 0; i < t->n_vocab; i++) {
-            if (t->attr[i] & ATTR_HOLE) continue;
-            if (!!(t->attr[i] & ATTR_ADDED) != pass) continue;
-            hash_insert(t, i);
+    for (int pass = 0; pass < 2; pass++) {
+        /* in batches whose slots are prefetched first (see tok_add_merges) */
+        enum { B = 64 };
+        int32_t ids[B];
+        uint64_t hv[B];
+        for (int32_t i = 0; i < t->n_vocab;) {
+            int m = 0;
+            for (; i < t->n_vocab && m < B; i++) {
+                if (t->attr[i] & ATTR_HOLE) continue;
+                if (!!(t->attr[i] & ATTR_ADDED) != pass) continue;
+                ids[m] = i;
+                hv[m] = str_hash(t->pool + t->piece_off[i], t->piece_len[i]);
+                __builtin_prefetch(&t->hash[hv[m] & t->hash_mask], 1);
+                m++;
+            }
+            for (int k = 0; k < m; k++) hash_insert(t, ids[k], hv[k]);
         }
+    }
     for (int b = 0; b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -282,12 +293,17 @@ mixlm_status tok_merges_alloc(mixlm_tokenizer *t, size_t n) {
     return MIXLM_OK;
 }
 
-mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t result, uint32_t rank) {
-    uint64_t key = (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
-    uint64_t k = key;
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
+static inline uint64_t merge_key(int32_t a, int32_t b) {
+    return (((uint64_t)(uint32_t)a << 32) | (uint32_t)b) + 1;
+}
+static inline uint64_t merge_slot(uint64_t key) {
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return key;
+}
+
+static void merge_insert(mixlm_tokenizer *t, uint64_t key, uint64_t k, int32_t result, uint32_t rank) {
     for (uint64_t h = k & t->merge_mask;; h = (h + 1) & t->merge_mask) {
         tok_mslot *e = &t->merges[h];
         if (!e->key) {
@@ -295,9 +311,34 @@ mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t res
             e->rank = rank;
             e->result = result;
             t->n_merges++;
-            return MIXLM_OK;
+            return;
         }
-        if (e->key == key) return MIXLM_OK; /* a repeated merge keeps its first rank */
+        if (e->key == key) return; /* a repeated merge keeps its first rank */
+    }
+}
+
+mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t result, uint32_t rank) {
+    const uint64_t key = merge_key(a, b);
+    merge_insert(t, key, merge_slot(key), result, rank);
+    return MIXLM_OK;
+}
+
+/* Enter n merges given as (a, b, result) triples with ranks first, first+1, ... The table is far
+ * larger than the caches: hashing a batch and prefetching its slots before inserting lets the
+ * cache misses overlap (same order of insertion as one at a time, so the same table). */
+void tok_add_merges(mixlm_tokenizer *t, size_t n, const int32_t *abr, uint32_t first) {
+    enum { B = 64 };
+    uint64_t key[B], slot[B];
+    for (size_t base = 0; base < n; base += B) {
+        const size_t m = MX_MIN((size_t)B, n - base);
+        for (size_t i = 0; i < m; i++) {
+            const int32_t *x = abr + 3 * (base + i);
+            key[i] = merge_key(x[0], x[1]);
+            slot[i] = merge_slot(key[i]);
+            __builtin_prefetch(&t->merges[slot[i] & t->merge_mask], 1);
+        }
+        for (size_t i = 0; i < m; i++)
+            merge_insert(t, key[i], slot[i], abr[3 * (base + i) + 2], first + (uint32_t)(base + i));
     }
 }
 

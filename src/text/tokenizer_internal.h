@@ -226,6 +226,8 @@ mixlm_status tok_build_index(mixlm_tokenizer *t);  /* hash of pieces, byte ids, 
 int32_t tok_lookup(const mixlm_tokenizer *t, const char *s, size_t n);
 void tok_lookup_batch(const mixlm_tokenizer *t, size_t n, const char *const *s, const size_t *len, int32_t *out);
 mixlm_status tok_add_merge(mixlm_tokenizer *t, int32_t a, int32_t b, int32_t result, uint32_t rank);
+/* n merges as (a, b, result) triples in abr, ranks first, first + 1, ... (batched: faster). */
+void tok_add_merges(mixlm_tokenizer *t, size_t n, const int32_t *abr, uint32_t first);
 mixlm_status tok_merges_alloc(mixlm_tokenizer *t, size_t n);
 mixlm_status tok_add_added(mixlm_tokenizer *t, const tok_added *a, const char *content);
 mixlm_status tok_build_trie(mixlm_tokenizer *t);

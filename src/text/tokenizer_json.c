@@ -489,14 +489,12 @@ static mixlm_status load_merges(const jl *c, const tj_node *merges) {
         for (size_t k = 0; k < m; k++) ptr[3 * k + 2] = cat + coff[k];
         /* pass 2: look everything up, then enter the merges */
         tok_lookup_batch(t, 3 * m, ptr, len, ids);
-        for (size_t k = 0; k < m && !st; k++) {
-            for (int j = 0; j < 3; j++)
-                if (ids[3 * k + (size_t)j] < 0) {
-                    st = merge_error(c, first + (uint32_t)k, ptr[3 * k + (size_t)j], len[3 * k + (size_t)j]);
-                    break;
-                }
-            if (!st) st = tok_add_merge(t, ids[3 * k], ids[3 * k + 1], ids[3 * k + 2], first + (uint32_t)k);
-        }
+        for (size_t k = 0; k < 3 * m; k++)
+            if (ids[k] < 0) {
+                st = merge_error(c, first + (uint32_t)(k / 3), ptr[k], len[k]);
+                break;
+            }
+        if (!st) tok_add_merges(t, m, ids, first);
     }
     free(cat);
     return st;
