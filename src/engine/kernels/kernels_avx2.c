@@ -132,6 +132,157 @@ static void to_f32_q8_0_avx2(const void *row, float *out, int64_t n) {
     }
 }
 
+/* Q8_0 activation quantisation, bit-identical to the reference: per block the absmax (max is
+ * exact in any order), d = absmax / 127 and 1 / d in scalar f32 as the reference computes them,
+ * then each x * (1 / d) rounded half away from zero (roundf: truncate, then step away from zero
+ * when the exact remainder is >= 0.5), clamped to +-127. */
+static void from_f32_q8_0_avx2(const float *x, void *row, int64_t n) {
+    mx_block_q8_0 *b = row;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 signmask = _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f);
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const float *xb = x + ib * MX_QK8_0;
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
+                                       _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        const float amax = _mm_cvtss_f32(h);
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[ib].d = mx_f32_to_f16(d);
+        const __m256 vid = _mm256_set1_ps(id);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) {
+            const __m256 s = _mm256_mul_ps(v[i], vid);
+            __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            const __m256 away = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(s, t), absmask), half, _CMP_GE_OQ);
+            t = _mm256_add_ps(t, _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(s, signmask), one)));
+            t = _mm256_min_ps(_mm256_max_ps(t, lo), hi);
+            q[i] = _mm256_cvttps_epi32(t);
+        }
+        /* packs work within 128-bit halves; the permute puts the four groups of 8 back in order */
+        const __m256i q16a = _mm256_packs_epi32(q[0], q[1]), q16b = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i q8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(q16a, q16b), perm);
+        _mm256_storeu_si256((__m256i *)b[ib].qs, q8);
+    }
+}
+
+/* ---- Q8_0 x Q8_0: the integer path ------------------------------------------------------ */
+
+/* The 32 int8 x int8 products of a block as 8 int32 lanes (lane j = elements 4j..4j+3), then
+ * f32: maddubs needs an unsigned first operand, so it multiplies |w| by x carrying w's sign
+ * (the sign trick). Exact: |pair sum| <= 2 * 128 * 127 < 2^15 does not saturate, as long as
+ * x holds no -128 (this type's from_f32 clamps to +-127). */
+static inline __m256 q8_0_block_sums(__m256i qw, __m256i aw, __m256i qx) {
+    const __m256i s16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(qx, qw));
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+}
+static inline __m256i q8_0_load(const mx_block_q8_0 *b) {
+    return _mm256_loadu_si256((const __m256i *)b->qs);
+}
+static inline __m256 q8_0_scale(const mx_block_q8_0 *b) {
+    return _mm256_set1_ps(_cvtsh_ss(b->d));
+}
+
+/* The reference's operations: per block acc += (d_w * d_x) * sums as a multiply then an add. */
+static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q8_0 *w = row, *x = xq;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        const __m256i qw = q8_0_load(&w[ib]);
+        const __m256 p = q8_0_block_sums(qw, _mm256_sign_epi8(qw, qw), q8_0_load(&x[ib]));
+        const __m256 d = _mm256_mul_ps(q8_0_scale(&w[ib]), q8_0_scale(&x[ib]));
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(d, p));
+    }
+    return hsum8(acc);
+}
+
+/* Register tile of RR weight rows x TT tokens: per block each row's |w| and each token's bytes
+ * are loaded once and reused across the tile; every (row, token) pair keeps its own accumulator
+ * fed exactly as dot_q_q8_0_avx2 feeds its one, so each result equals that dot bit for bit. */
+static inline __attribute__((always_inline)) void
+q8_0_tile(const uint8_t *w, uint64_t rb, const uint8_t *x, uint64_t xb, float *y, int64_t ys,
+          int64_t nb, const int RR, const int TT) {
+    __m256 acc[4][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < RR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) acc[r][t] = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++) {
+        __m256i qx[4];
+        __m256 dx[4];
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) {
+            const mx_block_q8_0 *bx = (const mx_block_q8_0 *)(x + (uint64_t)t * xb) + ib;
+            qx[t] = q8_0_load(bx);
+            dx[t] = q8_0_scale(bx);
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < RR; r++) {
+            const mx_block_q8_0 *bw = (const mx_block_q8_0 *)(w + (uint64_t)r * rb) + ib;
+            const __m256i qw = q8_0_load(bw), aw = _mm256_sign_epi8(qw, qw);
+            const __m256 dw = q8_0_scale(bw);
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++) {
+                const __m256 p = q8_0_block_sums(qw, aw, qx[t]);
+                acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_mul_ps(_mm256_mul_ps(dw, dx[t]), p));
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < RR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) y[t * ys + r] = hsum8(acc[r][t]);
+}
+
+#define Q8_0_TILE(R, T)                                                                          \
+    static void q8_0_tile_##R##x##T(const uint8_t *w, uint64_t rb, const uint8_t *x,             \
+                                    uint64_t xb, float *y, int64_t ys, int64_t nb) {             \
+        q8_0_tile(w, rb, x, xb, y, ys, nb, R, T);                                                \
+    }
+Q8_0_TILE(1, 1) Q8_0_TILE(1, 2) Q8_0_TILE(1, 3) Q8_0_TILE(1, 4)
+Q8_0_TILE(2, 1) Q8_0_TILE(2, 2) Q8_0_TILE(2, 3) Q8_0_TILE(2, 4)
+Q8_0_TILE(3, 1) Q8_0_TILE(3, 2) Q8_0_TILE(3, 3) Q8_0_TILE(3, 4)
+Q8_0_TILE(4, 1) Q8_0_TILE(4, 2) Q8_0_TILE(4, 3) Q8_0_TILE(4, 4)
+#undef Q8_0_TILE
+
+typedef void (*q8_0_tile_fn)(const uint8_t *, uint64_t, const uint8_t *, uint64_t, float *, int64_t, int64_t);
+static const q8_0_tile_fn g_q8_0_tiles[4][4] = {
+    {q8_0_tile_1x1, q8_0_tile_1x2, q8_0_tile_1x3, q8_0_tile_1x4},
+    {q8_0_tile_2x1, q8_0_tile_2x2, q8_0_tile_2x3, q8_0_tile_2x4},
+    {q8_0_tile_3x1, q8_0_tile_3x2, q8_0_tile_3x3, q8_0_tile_3x4},
+    {q8_0_tile_4x1, q8_0_tile_4x2, q8_0_tile_4x3, q8_0_tile_4x4},
+};
+/* The main tile (rows x tokens); edges use the smaller tiles. */
+#ifndef MX_Q8_0_RR
+#define MX_Q8_0_RR 4
+#endif
+#ifndef MX_Q8_0_TT
+#define MX_Q8_0_TT 2
+#endif
+
+/* Token groups outside, row groups inside: a group's activation blocks stay in L1 while the
+ * caller's panel of rows (sized for L2 by the engine) streams past them. */
+static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
+                             int nt, float *y, int64_t ys, int64_t n) {
+    const int64_t nb = n / MX_QK8_0;
+    for (int t = 0; t < nt; t += MX_Q8_0_TT) {
+        const int tt = MX_MIN(MX_Q8_0_TT, nt - t);
+        for (int r = 0; r < nr; r += MX_Q8_0_RR) {
+            const int rr = MX_MIN(MX_Q8_0_RR, nr - r);
+            g_q8_0_tiles[rr - 1][tt - 1]((const uint8_t *)w + (uint64_t)r * rb, rb,
+                                         (const uint8_t *)xq + (uint64_t)t * xb, xb,
+                                         y + (int64_t)t * ys + r, ys, nb);
+        }
+    }
+}
+
 /* ---- f32 tile product: 4 rows x 3 tokens in registers ----------------------------------- */
 
 /* Every (row, token) pair keeps its own 8-lane accumulator fed in the same order as
@@ -197,4 +348,7 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_BF16].axpy = axpy_bf16_avx2;
     t[MX_TYPE_Q8_0].dot = dot_q8_0_avx2;
     t[MX_TYPE_Q8_0].to_f32 = to_f32_q8_0_avx2;
+    t[MX_TYPE_Q8_0].from_f32 = from_f32_q8_0_avx2;
+    t[MX_TYPE_Q8_0].dot_q = dot_q_q8_0_avx2;
+    t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx2;
 }

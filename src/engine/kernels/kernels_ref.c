@@ -141,6 +141,37 @@ static void axpy_q8_0_ref(float a, const void *row, float *y, int64_t n) {
     }
 }
 
+/* ---- Q8_0 x Q8_0: the integer path ------------------------------------------------------ */
+
+/* Block by block: the 32 products of int8 weights and int8 activations are summed exactly in
+ * int32, four at a time (elements 4j..4j+3 go to lane j, the grouping of an 8 x int32 SIMD
+ * multiply-add), then each lane adds d * sum with d = d_w * d_x (exact in f32: a product of two
+ * f16 values), as a multiply then an add (no fused multiply-add), and the lanes are summed
+ * pairwise at the end. The AVX2 kernel performs the same float operations in the same order,
+ * so both give the same bits. */
+static inline void q8_0_block_acc(const mx_block_q8_0 *w, const mx_block_q8_0 *x, float *acc) {
+    const float d = mx_f16_to_f32(w->d) * mx_f16_to_f32(x->d);
+    for (int j = 0; j < 8; j++) {
+        int32_t p = 0;
+        for (int i = 4 * j; i < 4 * j + 4; i++) p += (int32_t)w->qs[i] * (int32_t)x->qs[i];
+        const float t = d * (float)p;
+        acc[j] = acc[j] + t;
+    }
+}
+static float dot_q_q8_0_ref(const void *row, const void *xq, int64_t n) {
+    const mx_block_q8_0 *w = row, *x = xq;
+    float acc[8] = {0};
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) q8_0_block_acc(&w[ib], &x[ib], acc);
+    return lanes_sum(acc);
+}
+static void gemm_q_q8_0_ref(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++)
+            y[t * y_stride + r] = dot_q_q8_0_ref((const uint8_t *)w + (uint64_t)r * row_bytes,
+                                                 (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);
+}
+
 /* ---- f32 tile product ------------------------------------------------------------------ */
 
 static void gemm_f32_ref(const float *w, int64_t w_stride, int nr, const float *x,
@@ -158,7 +189,8 @@ static const mx_type_kernels g_ref[MX_TYPE_COUNT] = {
     [MX_TYPE_F32] = {dot_f32_ref, to_f32_f32_ref, from_f32_f32_ref, axpy_f32_ref},
     [MX_TYPE_F16] = {dot_f16_ref, to_f32_f16_ref, from_f32_f16_ref, axpy_f16_ref},
     [MX_TYPE_BF16] = {dot_bf16_ref, to_f32_bf16_ref, from_f32_bf16_ref, axpy_bf16_ref},
-    [MX_TYPE_Q8_0] = {dot_q8_0_ref, to_f32_q8_0_ref, from_f32_q8_0_ref, axpy_q8_0_ref},
+    [MX_TYPE_Q8_0] = {dot_q8_0_ref, to_f32_q8_0_ref, from_f32_q8_0_ref, axpy_q8_0_ref,
+                      MX_TYPE_Q8_0, dot_q_q8_0_ref, gemm_q_q8_0_ref},
 };
 
 const mx_type_kernels *mx_kernels_ref(mx_type type) {
