@@ -17,6 +17,10 @@
 typedef struct mx_mat {
     const mx_tensor *t;
     const mx_type_kernels *k;
+    /* The integer path (types with dot_q): activations quantised with vk (the kernels of
+     * k->vec_type) into rows of xq_bytes; vk is NULL when the matrix uses the f32 path. */
+    const mx_type_kernels *vk;
+    uint64_t xq_bytes;
     uint64_t row_bytes;
     int64_t n_in, n_out;
 } mx_mat;
@@ -33,6 +37,9 @@ typedef struct mx_layer_w {
 #define MX_MAX_ROPE_CFG 8
 #define MM_TILE_FLOATS 32768   /* prefill weight tile, see mm_worker() */
 #define MM_TILE_MAX_ROWS 16
+#define MM_PANEL_BYTES (96 * 1024) /* integer path: weight rows per tile product, see mm_worker() */
+#define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
+#define MM_MAX_JOBS 3
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 
@@ -58,6 +65,8 @@ struct mx_engine {
     float *scores;                /* [n_threads][max_keys] */
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
     float *tile;                  /* [n_threads][tile_floats]: f32 weight tiles for prefill */
+    uint8_t *xq;                  /* quantised activations of a matrix product, see mm_run() */
+    uint64_t xq_slot[MM_MAX_JOBS]; /* bytes of each of its slots */
     int64_t *tok_pos;             /* [n_batch]: position of each row of the step */
     int32_t *tok_seg;             /* [n_batch]: which segment (sequence) each row belongs to */
     float *out_rows;              /* [MX_OUT_ROWS][n_vocab]: logits of several sequences */
@@ -122,6 +131,17 @@ static mixlm_status mat_get(const mixlm_model *m, const char *name, int64_t n_in
     out->row_bytes = mx_type_row_bytes(t->type, (uint64_t)n_in);
     out->n_in = n_in;
     out->n_out = n_out;
+    out->vk = NULL;
+    out->xq_bytes = 0;
+    if (out->k->dot_q) {
+        /* a vec_type without a quantiser in this build leaves the matrix on the f32 path */
+        const mx_type_kernels *vk = mx_kernels_get(out->k->vec_type);
+        const uint64_t xb = mx_type_row_bytes(out->k->vec_type, (uint64_t)n_in);
+        if (vk && vk->from_f32 && xb > 0) {
+            out->vk = vk;
+            out->xq_bytes = xb;
+        }
+    }
     return MIXLM_OK;
 }
 
@@ -183,6 +203,7 @@ void mx_engine_free(mx_engine *e) {
     free(e->rope_sin);
     free(e->scores);
     free(e->tile);
+    free(e->xq);
     free(e->out_rows);
     free(e->tok_pos);
     free(e->tok_seg);
@@ -329,6 +350,27 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->tile_floats = MX_MAX((int64_t)MM_TILE_FLOATS, MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim));
     e->tile = scratch(p.n_threads, e->tile_floats, &st);
     e->out_rows = scratch(MX_MIN((int64_t)MX_OUT_ROWS, B), hp->n_vocab, &st);
+    /* Quantised activations: slot 0 holds the rows of any matrix (the widest input), slots 1
+     * and 2 serve tasks whose matrices want different vec_types of the same input (n_in = E). */
+    if (!st) {
+        uint64_t widest = 0, widest_e = 0, total = 0;
+        const mx_mat *all[2] = {&e->embd, &e->output};
+        for (int i = 0; i < 2; i++) widest = MX_MAX(widest, all[i]->xq_bytes);
+        widest_e = widest;
+        for (int il = 0; il < hp->n_layer; il++) {
+            const mx_layer_w *l = &e->layers[il];
+            const mx_mat *ms[7] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
+            for (int i = 0; i < 7; i++) {
+                widest = MX_MAX(widest, ms[i]->xq_bytes);
+                if (ms[i]->n_in == E) widest_e = MX_MAX(widest_e, ms[i]->xq_bytes);
+            }
+        }
+        for (int s = 0; s < MM_MAX_JOBS; s++) {
+            e->xq_slot[s] = (uint64_t)B * (s == 0 ? widest : widest_e);
+            total += e->xq_slot[s];
+        }
+        if (total > 0 && !(e->xq = mx_aligned_alloc(64, (size_t)total))) st = MIXLM_ERR_NOMEM;
+    }
     if (!st && !(e->tok_pos = mx_malloc((size_t)B * sizeof *e->tok_pos))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->tok_seg = mx_malloc((size_t)B * sizeof *e->tok_seg))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(float)))) st = MIXLM_ERR_NOMEM;
@@ -359,21 +401,46 @@ typedef struct mm_job {
     int64_t x_stride;
     float *y;
     int64_t y_stride;
+    int q;                /* integer path: slot of the quantised x; -1: f32 path */
 } mm_job;
 typedef struct mm_task {
-    mm_job jobs[3];
+    mm_job jobs[MM_MAX_JOBS];
     int n_jobs;
     int n_tok;
     float *tile;          /* [n_threads][tile_floats] */
     int64_t tile_floats;
+    /* quantised activations: slot s holds n_tok rows of q_bytes[s] made by q_job[s]'s vk */
+    int n_q;
+    uint8_t *q_rows[MM_MAX_JOBS];
+    uint64_t q_bytes[MM_MAX_JOBS];
+    const mm_job *q_job[MM_MAX_JOBS];
 } mm_task;
 
-/* Decode (one token): each row is one dot product in the weight's own type. Prefill (several
- * tokens): a tile of rows is converted to f32 once (exactly: every supported type widens
- * exactly to f32) into the thread's tile buffer and multiplied with every token by the f32 tile
- * product, which reuses each loaded weight across tokens. Both paths give identical bits (see
- * kernels.h), so results do not depend on how a prompt is split. A tile holds at most
- * MM_TILE_FLOATS floats (128 KiB: stays in L2 while the step's tokens stream past it). */
+/* Quantise the task's activation rows (slot x token items, split by thread). */
+static void mm_quant_worker(void *ctx, int ith, int nth) {
+    const mm_task *task = ctx;
+    int64_t i0, i1;
+    mx_split_rows((int64_t)task->n_q * task->n_tok, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        const int s = (int)(i / task->n_tok), t = (int)(i % task->n_tok);
+        const mm_job *jb = task->q_job[s];
+        jb->w->vk->from_f32(jb->x + t * jb->x_stride, task->q_rows[s] + (uint64_t)t * task->q_bytes[s],
+                            jb->w->n_in);
+    }
+}
+
+/* Integer path (types with dot_q): the activations were quantised once for the whole task (to
+ * the type's vec_type); decode takes one dot_q per row, prefill runs the tile product gemm_q on
+ * panels of rows of about MM_PANEL_BYTES (in L2 while every token group streams past; the tile
+ * kernel keeps a token group's blocks in L1). gemm_q equals dot_q bit for bit (kernels.h).
+ *
+ * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill converts a tile
+ * of rows to f32 once (exactly: those types widen exactly) into the thread's tile buffer and
+ * multiplies it with every token by the f32 tile product, which reuses each loaded weight
+ * across tokens and equals the dot bit for bit. A tile holds at most MM_TILE_FLOATS floats
+ * (128 KiB: stays in L2 while the step's tokens stream past it).
+ *
+ * Either way results do not depend on how a prompt is split into steps. */
 static void mm_worker(void *ctx, int ith, int nth) {
     const mm_task *task = ctx;
     const mx_gemm_f32_fn gemm = mx_kernels_gemm_f32();
@@ -383,6 +450,23 @@ static void mm_worker(void *ctx, int ith, int nth) {
         const uint8_t *base = w->t->data;
         int64_t r0, r1;
         mx_split_rows(w->n_out, ith, nth, &r0, &r1);
+        if (jb->q >= 0) {
+            const uint8_t *xq = task->q_rows[jb->q];
+            const uint64_t xb = task->q_bytes[jb->q];
+            const mx_dot_q_fn dot_q = w->k->dot_q;
+            if (task->n_tok == 1 || !w->k->gemm_q) {
+                for (int t = 0; t < task->n_tok; t++)
+                    for (int64_t r = r0; r < r1; r++)
+                        jb->y[t * jb->y_stride + r] = dot_q(base + (uint64_t)r * w->row_bytes,
+                                                            xq + (uint64_t)t * xb, w->n_in);
+                continue;
+            }
+            const int64_t panel = MX_MAX((int64_t)4, (int64_t)(MM_PANEL_BYTES / w->row_bytes) & ~(int64_t)3);
+            for (int64_t rt = r0; rt < r1; rt += panel)
+                w->k->gemm_q(base + (uint64_t)rt * w->row_bytes, w->row_bytes, (int)MX_MIN(panel, r1 - rt),
+                             xq, xb, task->n_tok, jb->y + rt, jb->y_stride, w->n_in);
+            continue;
+        }
         if (task->n_tok == 1) {
             const mx_dot_fn dot = w->k->dot;
             for (int64_t r = r0; r < r1; r++)
@@ -406,9 +490,40 @@ static void mm_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* Run a task: first quantise the activations of its integer-path jobs, once per distinct
+ * (input, vec_type) (the q, k and v products share one quantised input, as do gate and up),
+ * on every thread when there is enough of it; then the products. */
 static void mm_run(mx_engine *e, mm_task *task) {
     task->tile = e->tile;
     task->tile_floats = e->tile_floats;
+    task->n_q = 0;
+    int64_t q_elems = 0;
+    uint8_t *slot_base = e->xq;
+    for (int j = 0; j < task->n_jobs; j++) {
+        mm_job *jb = &task->jobs[j];
+        const mx_mat *w = jb->w;
+        jb->q = -1;
+        if (!w->vk || !w->k->dot_q) continue;
+        for (int s = 0; s < task->n_q && jb->q < 0; s++) {
+            const mm_job *o = task->q_job[s];
+            if (o->x == jb->x && o->x_stride == jb->x_stride && o->w->vk == w->vk && o->w->n_in == w->n_in)
+                jb->q = s;
+        }
+        if (jb->q >= 0) continue;
+        const int s = task->n_q;
+        if ((uint64_t)task->n_tok * w->xq_bytes > e->xq_slot[s]) continue; /* cannot happen; stay on f32 */
+        task->q_rows[s] = slot_base;
+        task->q_bytes[s] = w->xq_bytes;
+        task->q_job[s] = jb;
+        slot_base += e->xq_slot[s];
+        q_elems += (int64_t)task->n_tok * w->n_in;
+        jb->q = s;
+        task->n_q++;
+    }
+    if (task->n_q > 0) {
+        if (q_elems >= MM_QUANT_PAR_MIN) mx_pool_run(e->pool, mm_quant_worker, task);
+        else mm_quant_worker(task, 0, 1);
+    }
     mx_pool_run(e->pool, mm_worker, task);
 }
 
