@@ -464,6 +464,63 @@ static void test_chunked_prefill(void) {
     rig_close(&r);
 }
 
+/* The prefill progress callback: 0 first, then after each chunk the tokens fed so far, ending
+ * at the prompt's length, all before the first token event; cancelled before the first chunk,
+ * only the 0 call. */
+typedef struct progress_log {
+    int32_t done[64];
+    int n;
+    int32_t total;
+    int events_before_last; /* token events seen when the last progress call came */
+    collected *events;
+} progress_log;
+
+static void log_progress(void *user, int32_t done, int32_t total) {
+    progress_log *l = user;
+    if (l->n < 64) l->done[l->n++] = done;
+    l->total = total;
+    l->events_before_last = l->events->n_events;
+}
+
+static void test_prefill_progress(void) {
+    int32_t prompt[50];
+    for (int i = 0; i < 50; i++) prompt[i] = (int32_t)(mix64((uint64_t)i + 5) % V);
+    collected c;
+    collected_init(&c);
+    progress_log l;
+    memset(&l, 0, sizeof l);
+    l.events = &c;
+    mixlm_gen_params gp = mixlm_gen_default_params();
+    gp.max_new_tokens = 3;
+    gp.prefill_chunk = 16;
+    gp.prefill_progress = log_progress;
+    gp.progress_user = &l;
+    mixlm_sampler_params sp = greedy();
+    rig r;
+    CHECK(rig_open(&r, NULL, &gp, &sp));
+    if (!r.gen) return;
+    CHECK(mixlm_generate(r.gen, r.state, r.sampler, prompt, 50, collect_cb, &c, NULL) == MIXLM_OK);
+    const int32_t want[] = {0, 16, 32, 48, 50};
+    CHECK_EQ_INT(l.n, 5);
+    for (int i = 0; i < 5 && i < l.n; i++) CHECK_EQ_INT(l.done[i], want[i]);
+    CHECK_EQ_INT(l.total, 50);
+    CHECK_EQ_INT(l.events_before_last, 0);
+    CHECK(c.n_tokens == 3);
+    rig_close(&r);
+
+    volatile int flag = 1;
+    memset(&l, 0, sizeof l);
+    collected_init(&c);
+    l.events = &c;
+    gp.cancel = &flag;
+    CHECK(rig_open(&r, NULL, &gp, &sp));
+    if (!r.gen) return;
+    CHECK(mixlm_generate(r.gen, r.state, r.sampler, prompt, 50, collect_cb, &c, NULL) == MIXLM_OK);
+    CHECK_EQ_INT(l.n, 1);
+    CHECK_EQ_INT(l.done[0], 0);
+    rig_close(&r);
+}
+
 /* Greedy generation equals stepping the executor by hand and taking the argmax each time. */
 static void test_greedy_matches_manual(void) {
     mixlm_gen_params gp = mixlm_gen_default_params();
@@ -703,6 +760,7 @@ int main(void) {
     }
     test_max_tokens_and_context();
     test_chunked_prefill();
+    test_prefill_progress();
     test_greedy_matches_manual();
     test_seeded_repeat_and_chat_turns();
     test_real_eos();

@@ -2,18 +2,17 @@
 # test_run.sh: `mixlm run` on the oracle models: greedy generation equals the argmax of
 # `mixlm logits` step by step; whole, 1-token and 3-token prefill give the same continuation;
 # a seeded sampled run repeats exactly; stop strings are not printed; errors are one line with a
-# non-zero status.
-set -u
+# non-zero status. On the bundled model: --chat renders the prompt through the chat template
+# and stops at the end of the turn; Ctrl-C (SIGINT) ends a long generation cleanly with status
+# 130; a progress line appears on a terminal (a pseudo-terminal made by script(1)) and never
+# when stderr is a file.
+. "$(dirname "$0")/lib.sh"
 MIXLM=${MIXLM:?}
 DATA=${MIXLM_TEST_DATA:?}/oracle
-TMP=${MIXLM_TEST_TMP:-/tmp}/test_run.$$
-mkdir -p "$TMP"
-trap 'rm -rf "$TMP"' EXIT
-fails=0
-passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAILED: $*" >&2; fails=$((fails + 1)); }
+t_begin test_run
+TMP=$T
 PY=python3
+field() { json_field "$@"; }
 
 PROMPT=2,17,99,301,45,7,250
 N=6
@@ -85,22 +84,95 @@ if [ -n "${MIXLM_SOURCE_DIR:-}" ] && ls "$MIXLM_SOURCE_DIR"/models/*/config.json
 fi
 
 # Errors: one line on stderr and a non-zero status.
-expect_error() { # status pattern args...
-  local want=$1 pat=$2; shift 2
-  "$MIXLM" run "$@" >"$TMP/out" 2>"$TMP/err"
-  local rc=$?
-  if [ $rc -ne "$want" ]; then bad "run $*: status $rc, expected $want"; return; fi
-  if [ "$(wc -l <"$TMP/err")" -ne 1 ]; then bad "run $*: expected one line on stderr, got: $(cat "$TMP/err")"; return; fi
-  grep -q -- "$pat" "$TMP/err" && ok || bad "run $*: stderr '$(cat "$TMP/err")' lacks '$pat'"
+expect_error 1 "context" "$MIXLM" run -m "$M" --tokens 1,2,3,4,5,6,7,8,9,10,11,12 --ctx 8 --temp 0
+expect_error 2 "unknown option --bogus" "$MIXLM" run -m "$M" -p hi --bogus
+expect_error 1 "no-such-model.gguf" "$MIXLM" run -m "$TMP/no-such-model.gguf" -p hi
+expect_error 1 "no chat template" "$MIXLM" run -m "$M" -p hi --chat
+expect_error 2 "needs a value" "$MIXLM" run -m "$M" -p
+expect_error 2 "prompt" "$MIXLM" run -m "$M"
+expect_error 2 "--temp" "$MIXLM" run -m "$M" -p hi --temp abc
+expect_error 1 "no chat template" "$MIXLM" run -m "$DATA/hf-tiny-llama" -p hi --chat
+
+# ---- The bundled model: --chat, Ctrl-C, progress on a terminal ------------------------------
+B=${MIXLM_SOURCE_DIR:?}/models/kjv-mini
+
+# --chat: the prompt is the chat template's rendering (as `mixlm template` prints it) encoded
+# without added specials (as `mixlm tokenize --no-special`), and the answer stops at the end of
+# the turn. This question is one the bundled model answers in a few tokens (greedy).
+Q="Tell me of Abraham."
+$PY -c 'import json,sys; json.dump([{"role":"user","content":sys.argv[1]}], open(sys.argv[2],"w"))' "$Q" "$TMP/msgs.json"
+"$MIXLM" template "$B" --messages "$TMP/msgs.json" --add-generation-prompt >"$TMP/rendered.txt" 2>"$TMP/err" \
+  || bad "template: $(cat "$TMP/err")"
+$PY -c 'import json,sys; print(json.dumps({"text": open(sys.argv[1],encoding="utf-8").read()}))' "$TMP/rendered.txt" \
+  | "$MIXLM" tokenize "$B" --jsonl --no-special >"$TMP/ids.jsonl" 2>"$TMP/err" || bad "tokenize: $(cat "$TMP/err")"
+chat_ids=$($PY -c 'import json,sys; print(",".join(map(str, json.loads(open(sys.argv[1]).readline())["ids"])))' "$TMP/ids.jsonl")
+eot=$(echo '{"text": "<end_of_turn>"}' | "$MIXLM" tokenize "$B" --jsonl --no-special | $PY -c 'import json,sys; print(json.load(sys.stdin)["ids"][0])')
+"$MIXLM" run -m "$B" --chat -p "$Q" --temp 0 -n 60 --json >"$TMP/chat.json" 2>"$TMP/err" || bad "run --chat: $(cat "$TMP/err")"
+# The same ids given as --tokens, without --chat (so nothing stops at the end of the turn).
+"$MIXLM" run -m "$B" --tokens "$chat_ids" --temp 0 -n 60 --ignore-eos --json >"$TMP/plain.json" 2>/dev/null
+"$MIXLM" run -m "$B" -p "$Q" --temp 0 -n 60 --ignore-eos --json >"$TMP/nochat.json" 2>/dev/null
+n_chat_ids=$(echo "$chat_ids" | tr ',' '\n' | wc -l)
+check '[ "$(field "$TMP/chat.json" prompt_tokens)" = "$n_chat_ids" ]' \
+  "--chat fed $(field "$TMP/chat.json" prompt_tokens) prompt tokens; the rendered template has $n_chat_ids"
+check '[ "$(field "$TMP/chat.json" finish_reason)" = eos ]' "--chat stops at the end of the turn (finish $(field "$TMP/chat.json" finish_reason))"
+ctoks=$(field "$TMP/chat.json" tokens)
+check '[ "${ctoks##*,}" = "$eot" ]' "--chat's last token is <end_of_turn> ($eot): $ctoks"
+ptoks=$(field "$TMP/plain.json" tokens)
+check '[ -n "$ctoks" ] && [ "${ptoks#"$ctoks",}" != "$ptoks" ]' \
+  "--chat's answer continues the rendered ids exactly (chat: $ctoks; --tokens: $ptoks)"
+# ... and that comparison can fail: the same question without the template goes elsewhere.
+ntoks=$(field "$TMP/nochat.json" tokens)
+check '[ "${ntoks#"$ctoks"}" = "$ntoks" ]' "without --chat the answer differs"
+check '[ "$(field "$TMP/chat.json" text)" != "" ] && ! grep -q "end_of_turn" "$TMP/chat.json"' \
+  "--chat text is the answer without the end-of-turn marker"
+
+# Ctrl-C: the first SIGINT stops the generation (a context far longer than it can fill in the
+# test's time), what was generated is printed with the statistics, and the status is 130.
+# run_and_interrupt OUT ERR READY ARGS...: start run, wait until the file READY is not empty
+# (at most 5 s; READY "-": 1.5 s, for --json, which prints only at the end), send SIGINT, and
+# print the exit status.
+run_and_interrupt() {
+  local out=$1 err=$2 ready=$3; shift 3
+  "$MIXLM" run "$@" >"$out" 2>"$err" &
+  local pid=$! i
+  if [ "$ready" = - ]; then sleep 1.5
+  else for i in $(seq 1 100); do [ -s "$ready" ] && break; sleep 0.05; done; sleep 0.3; fi
+  kill -INT "$pid" 2>/dev/null
+  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid"
+  echo $?
 }
-expect_error 1 "context" -m "$M" --tokens 1,2,3,4,5,6,7,8,9,10,11,12 --ctx 8 --temp 0
-expect_error 2 "unknown option --bogus" -m "$M" -p hi --bogus
-expect_error 1 "no-such-model.gguf" -m "$TMP/no-such-model.gguf" -p hi
-expect_error 1 "no chat template" -m "$M" -p hi --chat
-expect_error 2 "needs a value" -m "$M" -p
-expect_error 2 "prompt" -m "$M"
-expect_error 2 "--temp" -m "$M" -p hi --temp abc
+long=(-m "$B" -p "And God said" -n -1 --ctx 200000 --ignore-eos --temp 0)
+rc=$(run_and_interrupt "$TMP/int.out" "$TMP/int.err" "$TMP/int.out" "${long[@]}")
+check '[ "$rc" = 130 ]' "Ctrl-C: status $rc, wanted 130 ($(cat "$TMP/int.err"))"
+check '[ "$(wc -c <"$TMP/int.out")" -gt 10 ]' "Ctrl-C: the text generated so far is on stdout"
+check 'grep -q "finish: cancelled" "$TMP/int.err" && grep -q "tok/s" "$TMP/int.err"' \
+  "Ctrl-C: the statistics line says cancelled: $(cat "$TMP/int.err")"
+rc=$(run_and_interrupt "$TMP/int.json" "$TMP/intj.err" - "${long[@]}" --json)
+check '[ "$rc" = 130 ]' "Ctrl-C with --json: status $rc, wanted 130"
+check '$PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"finish_reason\"]==\"cancelled\" and d[\"generated_tokens\"]>0 and d[\"text\"] and len(d[\"tokens\"])==d[\"generated_tokens\"]" "$TMP/int.json"' \
+  "Ctrl-C with --json: stdout is one valid JSON object with finish_reason cancelled: $(head -c 200 "$TMP/int.json")"
+
+# Progress: on a terminal (script(1) gives the command a pseudo-terminal and copies what it
+# writes) a line shows the loading and the prompt's tokens as they are fed, then is erased; with
+# stderr in a file nothing of it appears, not even a carriage return or an escape sequence.
+P="And God said unto Moses, I AM THAT I AM: and he said, Thus shalt thou say unto the children of Israel"
+if command -v script >/dev/null 2>&1; then
+  script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4)" /dev/null >"$TMP/tty.out" 2>&1 </dev/null
+  check 'grep -q "mixlm run: loading" "$TMP/tty.out" && grep -q "prompt tokens 8/" "$TMP/tty.out"' \
+    "a terminal shows the progress line: $(head -c 300 "$TMP/tty.out" | cat -v)"
+  check 'grep -q "$(printf "\r\033\\[K")" "$TMP/tty.out"' "the progress line is erased"
+  # stdout a terminal, stderr a file: still nothing on stderr but the statistics.
+  script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4) 2>$(printf %q "$TMP/tty.err")" /dev/null >/dev/null 2>&1 </dev/null
+  check '[ -s "$TMP/tty.err" ] && ! grep -q "prompt tokens\|loading" "$TMP/tty.err" && ! grep -q "$(printf "[\r\033]")" "$TMP/tty.err"' \
+    "stderr in a file under a terminal: no progress: $(cat -v "$TMP/tty.err")"
+else
+  bad "script(1) (bsdutils) is missing"
+fi
+"$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4 >/dev/null 2>"$TMP/file.err"
+check '[ "$(grep -c . "$TMP/file.err")" = 1 ] && grep -q "tok/s" "$TMP/file.err" && ! grep -q "$(printf "[\r\033]")" "$TMP/file.err"' \
+  "stderr in a file: only the statistics line: $(cat -v "$TMP/file.err")"
 "$MIXLM" run --help >"$TMP/out" 2>&1 && grep -q "usage: mixlm run" "$TMP/out" && ok || bad "run --help"
 
-echo "test_run: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+t_end

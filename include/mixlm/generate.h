@@ -143,6 +143,13 @@ typedef struct mixlm_gen_params {
                                the chosen token's and this many alternatives' (see
                                mixlm_sampler_params.logprobs_mode) */
     const volatile int *cancel; /* optional: nonzero stops at the next token or prefill chunk */
+    /* Optional progress of the prefill, for a display: called with (progress_user, 0, n_prompt)
+     * before the first prompt chunk is fed and with (progress_user, done, n_prompt) after each
+     * chunk, the last call having done == n_prompt (unless cancelled or failed), before any
+     * token is sampled. It runs on the thread that called mixlm_generate(), between executor
+     * calls, and must not use the generator or the state. The library itself never prints. */
+    void (*prefill_progress)(void *progress_user, int32_t done, int32_t total);
+    void *progress_user;
 } mixlm_gen_params;
 
 MIXLM_API mixlm_gen_params mixlm_gen_default_params(void);

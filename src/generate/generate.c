@@ -270,6 +270,7 @@ mixlm_status mixlm_generate(mixlm_generator *g, mixlm_state *state, mixlm_sample
     double t0 = now_seconds();
     for (int32_t i = 0; i < n_prompt; i++) mixlm_sampler_accept(sampler, prompt[i]);
     int32_t chunk = g->p.prefill_chunk > 0 ? g->p.prefill_chunk : n_prompt;
+    if (g->p.prefill_progress) g->p.prefill_progress(g->p.progress_user, 0, n_prompt);
     for (int32_t off = 0; off < n_prompt; off += chunk) {
         if (cancelled(g)) {
             finish = MIXLM_FINISH_CANCELLED;
@@ -284,6 +285,7 @@ mixlm_status mixlm_generate(mixlm_generator *g, mixlm_state *state, mixlm_sample
             if (mixlm_state_can_rewind(state, pos0)) (void)mixlm_state_rewind(state, pos0);
             return mx_err_prefix(st, "prefill at position %lld: ", (long long)(pos0 + off));
         }
+        if (g->p.prefill_progress) g->p.prefill_progress(g->p.progress_user, off + n, n_prompt);
     }
     double t1 = now_seconds();
 

@@ -4,6 +4,8 @@
 
 #include "mixlm.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Each subcommand gets argv with argv[0] = its own name and returns the process exit status:
@@ -42,5 +44,32 @@ int cli_parse_float(const char *cmd, const char *opt, const char *v, double lo, 
  * 0.8, top-k 40, top-p 0.95, min-p 0.05), replaced by those of the model folder's
  * generation_config.json (do_sample false means greedy). */
 mixlm_sampler_params cli_sampler_defaults(const char *model);
+
+/* ---- Progress (cli_progress.c) ----------------------------------------------------------
+ * One line on stderr that overwrites itself ("\rmixlm CMD: TEXT", erased to the end of the
+ * line) while something long runs: loading a model or tokenizer, feeding a prompt, scoring a
+ * file. Only when stderr is a terminal (and TERM is not "dumb"); otherwise every call does
+ * nothing, so logs and pipes never see it. Clear it before printing anything else there. */
+typedef struct cli_progress {
+    const char *cmd;
+    bool on;      /* stderr is a terminal */
+    bool shown;   /* a line is on screen */
+    char last[128];
+} cli_progress;
+
+void cli_progress_init(cli_progress *p, const char *cmd);
+void cli_progress_stage(cli_progress *p, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* "WHAT DONE/TOTAL (P%)". */
+void cli_progress_count(cli_progress *p, const char *what, int64_t done, int64_t total);
+/* A mixlm_gen_params.prefill_progress callback; user is the cli_progress. It clears the line
+ * when the whole prompt is in, before the first generated text. */
+void cli_progress_prefill(void *user, int32_t done, int32_t total);
+void cli_progress_clear(cli_progress *p);
+/* Clear whichever progress line is showing (cli_error and cli_lib_error call this). */
+void cli_progress_clear_active(void);
 
 #endif

@@ -107,6 +107,11 @@ int cli_parse_tokens(const char *cmd, const char *arg, int32_t **out, int32_t *n
 int cli_engine_open(cli_engine *ce, const char *cmd, const char *model_path, int threads,
                     int32_t n_ctx, mx_type kv_type) {
     memset(ce, 0, sizeof *ce);
+    /* Mapping is quick, but checking a large model's tensors and sizing its buffers is not
+     * always: say what is happening on a terminal until the engine is ready. */
+    cli_progress prog;
+    cli_progress_init(&prog, cmd);
+    cli_progress_stage(&prog, "loading %s", model_path);
     mixlm_status st = mixlm_model_load(model_path, &ce->model);
     if (st) {
         cli_lib_error(cmd, model_path, st);
@@ -126,6 +131,7 @@ int cli_engine_open(cli_engine *ce, const char *cmd, const char *model_path, int
         return 1;
     }
     ce->n_vocab = ce->model->hp.n_vocab;
+    cli_progress_clear(&prog);
     return 0;
 }
 

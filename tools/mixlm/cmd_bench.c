@@ -155,9 +155,10 @@ static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth) {
 
 /* One test: reps runs, each on a freshly filled state; tokens/s mean and sample deviation. */
 static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const int32_t *toks,
-                    float *logits, int reps) {
+                    float *logits, int reps, cli_progress *prog) {
     double sum = 0, sum2 = 0;
     for (int rep = 0; rep < reps; rep++) {
+        cli_progress_stage(prog, "%s at depth %d: run %d of %d", r->name, (int)r->depth, rep + 1, reps);
         if (fill_depth(ce, fill, r->depth) != 0) return 1;
         const double t0 = now_s();
         if (r->is_tg) {
@@ -260,6 +261,8 @@ int cmd_bench(int argc, char **argv) {
     float *logits = NULL;
     bench_result res[2 * BENCH_MAX_DEPTHS];
     int n_res = 0;
+    cli_progress prog;
+    cli_progress_init(&prog, "bench");
     if (cli_engine_open(&ce, "bench", model_path, (int)threads, n_ctx, kv_type) != 0) goto done;
     fill = malloc(((size_t)max_depth + 1) * sizeof *fill);
     toks = malloc((size_t)MX_MAX(p, n) * sizeof *toks + sizeof *toks);
@@ -281,9 +284,10 @@ int cmd_bench(int argc, char **argv) {
             r->n_tokens = (int32_t)cnt;
             r->depth = (int32_t)depths[d];
             snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
-            if (run_test(&ce, r, fill, toks, logits, (int)reps) != 0) goto done;
+            if (run_test(&ce, r, fill, toks, logits, (int)reps, &prog) != 0) goto done;
         }
     }
+    if (roofline) cli_progress_stage(&prog, "measuring memory bandwidth");
 
     /* Peak memory of the model and tests, taken before the bandwidth buffer inflates it. */
     struct rusage ru;
@@ -292,6 +296,7 @@ int cmd_bench(int argc, char **argv) {
     const double bw = roofline ? measure_bandwidth((int)threads) : 0;
     const double bound = bw > 0 && wbytes > 0 ? bw * 1e9 / (double)wbytes : 0;
     const char *kv_name = kv_type == MX_TYPE_F16 ? "f16" : kv_type == MX_TYPE_BF16 ? "bf16" : "f32";
+    cli_progress_clear(&prog);
 
     if (json) {
         printf("[\n");

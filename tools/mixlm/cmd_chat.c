@@ -61,6 +61,7 @@ typedef struct chat {
     bool stats;
     bool interactive;
     mx_buf answer;
+    cli_progress prog;
 } chat;
 
 static bool on_event(void *user, const mixlm_gen_event *ev) {
@@ -153,6 +154,7 @@ static int chat_turn(chat *c, const char *line, size_t n) {
     int64_t pos_before = mixlm_state_pos(c->ce.state);
     st = mixlm_generate(c->gen, c->ce.state, c->sampler, feed, (int32_t)n_feed, on_event, c, &res);
     free(feed);
+    cli_progress_clear(&c->prog);
     if (st == MIXLM_ERR_CONTEXT_FULL) {
         fprintf(stdout, "\n");
         cli_error("chat", "the conversation no longer fits the context (%lld tokens): /reset to start again",
@@ -332,7 +334,11 @@ int cmd_chat(int argc, char **argv) {
     }
     if (cli_engine_open(&c.ce, "chat", model_path, (int)threads, (int32_t)ctx, kv_type) != 0) goto done;
     engine_open = true;
-    if ((st = mixlm_tokenizer_from_model(c.ce.model, &c.tok)) != MIXLM_OK) {
+    cli_progress_init(&c.prog, "chat");
+    cli_progress_stage(&c.prog, "loading the tokenizer");
+    st = mixlm_tokenizer_from_model(c.ce.model, &c.tok);
+    cli_progress_clear(&c.prog);
+    if (st != MIXLM_OK) {
         cli_lib_error("chat", "loading the tokenizer", st);
         goto done;
     }
@@ -353,6 +359,8 @@ int cmd_chat(int argc, char **argv) {
     gp.eos_ids = eos;
     gp.n_eos_ids = mixlm_eos_ids(model_path, c.tok, true, eos, MIXLM_MAX_EOS_IDS);
     gp.cancel = &g_cancel;
+    gp.prefill_progress = cli_progress_prefill; /* a long conversation loaded or reset */
+    gp.progress_user = &c.prog;
     if ((st = mixlm_generator_create(c.ce.ex, c.tok, &gp, &c.gen)) != MIXLM_OK) {
         cli_lib_error("chat", "generator", st);
         goto done;

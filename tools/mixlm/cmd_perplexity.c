@@ -50,9 +50,13 @@ static int tokens_from_text(const char *model_path, const char *file, int32_t **
         cli_lib_error("perplexity", file, st);
         return 0;
     }
+    cli_progress prog;
+    cli_progress_init(&prog, "perplexity");
+    cli_progress_stage(&prog, "tokenizing %s", file);
     st = mixlm_model_load(model_path, &model);
     if (!st) st = mixlm_tokenizer_from_model(model, &tok);
     if (!st) st = mixlm_tokenizer_encode(tok, text, len, true, &ids, &n_ids);
+    cli_progress_clear(&prog);
     if (st) cli_lib_error("perplexity", "tokenizing the text", st);
     mixlm_tokenizer_free(tok);
     mixlm_model_free(model);
@@ -150,6 +154,8 @@ int cmd_perplexity(int argc, char **argv) {
         cli_error("perplexity", "out of memory");
         goto done;
     }
+    cli_progress prog;
+    cli_progress_init(&prog, "perplexity");
     double sum = 0.0;
     int64_t n_scored = 0, n_windows = 0;
     for (int32_t w0 = 0; w0 + 1 < n_tokens; w0 += (int32_t)ctx) {
@@ -170,8 +176,10 @@ int cmd_perplexity(int argc, char **argv) {
                 sum += nll(logits + (size_t)r * (size_t)n_vocab, n_vocab, target);
                 n_scored++;
             }
+            cli_progress_count(&prog, "tokens", w0 + i + n, n_tokens);
         }
     }
+    cli_progress_clear(&prog);
     const double mean = sum / (double)n_scored, ppl = exp(mean);
     if (json)
         printf("{\"perplexity\": %.6f, \"mean_nll\": %.8f, \"n_tokens\": %d, \"n_scored\": %lld, "

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -103,6 +104,17 @@ static int need_long(const char *opt, const char *v, long lo, long hi, long *out
     }
     return 1;
 }
+
+/* The first Ctrl-C sets this and the generation loop stops at the next token or prompt chunk;
+ * the handler then resets itself (SA_RESETHAND), so a second Ctrl-C ends the process at once. */
+static volatile int g_cancel = 0;
+static void on_sigint(int sig) {
+    (void)sig;
+    g_cancel = 1;
+}
+
+/* Exit status after a Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2). */
+#define EXIT_INTERRUPTED 130
 
 static double now_seconds(void) {
     struct timespec ts;
@@ -247,20 +259,25 @@ int cmd_run(int argc, char **argv) {
         prompt = file_text;
     }
 
+    /* Before the model loads: a model without a chat template fails at once, saying so. */
+    if (chat && (st = mixlm_chat_template_load(model_path, &tmpl)) != MIXLM_OK) {
+        if (st == MIXLM_ERR_UNSUPPORTED) cli_error("run", "--chat: %s has no chat template", model_path);
+        else cli_lib_error("run", "loading the chat template", st);
+        goto done;
+    }
+    cli_progress prog;
+    cli_progress_init(&prog, "run");
     if (cli_engine_open(&ce, "run", model_path, (int)threads, (int32_t)ctx, kv_type) != 0) goto done;
     engine_open = true;
+    /* A large tokenizer.json (Gemma 3's has 33 MB) takes a moment to parse. */
+    cli_progress_stage(&prog, "loading the tokenizer");
     st = mixlm_tokenizer_from_model(ce.model, &tok);
+    cli_progress_clear(&prog);
     if (st && !tokens_arg) {
         cli_lib_error("run", "loading the tokenizer", st);
         goto done;
     }
     if (chat) {
-        st = mixlm_chat_template_load(model_path, &tmpl);
-        if (st) {
-            if (st == MIXLM_ERR_UNSUPPORTED) cli_error("run", "--chat: %s has no chat template", model_path);
-            else cli_lib_error("run", "loading the chat template", st);
-            goto done;
-        }
         mx_buf b = {0};
         mx_buf_puts(&b, "[");
         if (system_msg) {
@@ -344,6 +361,9 @@ int cmd_run(int argc, char **argv) {
     gp.stop_strings = stops;
     gp.n_stop_strings = n_stops;
     gp.top_logprobs = (int32_t)logprobs;
+    gp.cancel = &g_cancel;
+    gp.prefill_progress = cli_progress_prefill;
+    gp.progress_user = &prog;
     st = mixlm_generator_create(ce.ex, tok, &gp, &gen);
     if (st) {
         cli_lib_error("run", "generator", st);
@@ -351,9 +371,17 @@ int cmd_run(int argc, char **argv) {
     }
     out.tok = tok;
     mixlm_gen_result res;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
     double t0 = now_seconds();
     st = mixlm_generate(gen, ce.state, sampler, ids, (int32_t)n_ids, on_event, &out, &res);
     double total = now_seconds() - t0;
+    cli_progress_clear(&prog); /* cancelled or failed during the prompt */
+    signal(SIGINT, SIG_DFL);
     if (st) {
         if (!json) fflush(stdout);
         cli_lib_error("run", "generation", st);
@@ -403,7 +431,7 @@ int cmd_run(int argc, char **argv) {
             (unsigned long long)kv_bytes, (unsigned long long)seed, total);
     if (res.finish == MIXLM_FINISH_CONTEXT_FULL)
         fprintf(stderr, "mixlm run: stopped: the context (%lld tokens) is full\n", (long long)n_ctx);
-    rc = 0;
+    rc = res.finish == MIXLM_FINISH_CANCELLED ? EXIT_INTERRUPTED : 0;
 done:
     mixlm_generator_free(gen);
     mixlm_sampler_free(sampler);

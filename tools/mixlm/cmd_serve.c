@@ -168,8 +168,13 @@ int cmd_serve(int argc, char **argv) {
             model = found;
         }
         mx_model_backend_params mp = {model, template_file, tokenizer, (int32_t)ctx, (int32_t)threads};
-        fprintf(stderr, "mixlm serve: loading %s\n", model);
+        /* On a terminal a progress line that goes away; in a log, one line saying what loads. */
+        cli_progress prog;
+        cli_progress_init(&prog, "serve");
+        if (prog.on) cli_progress_stage(&prog, "loading %s", model);
+        else fprintf(stderr, "mixlm serve: loading %s\n", model);
         st = mx_model_backend_create(&mp, &be);
+        cli_progress_clear(&prog);
         free(found);
         if (st != MIXLM_OK) {
             cli_lib_error("serve", mp.model_path, st);

@@ -47,6 +47,7 @@ static int usage(FILE *out) {
 }
 
 void cli_error(const char *cmd, const char *fmt, ...) {
+    cli_progress_clear_active();
     fprintf(stderr, "mixlm %s: ", cmd);
     va_list ap;
     va_start(ap, fmt);
@@ -56,6 +57,7 @@ void cli_error(const char *cmd, const char *fmt, ...) {
 }
 
 void cli_lib_error(const char *cmd, const char *what, mixlm_status st) {
+    cli_progress_clear_active();
     const char *msg = mixlm_last_error();
     if (msg && *msg) fprintf(stderr, "mixlm %s: %s: %s\n", cmd, what, msg);
     else fprintf(stderr, "mixlm %s: %s: %s\n", cmd, what, mixlm_status_str(st));
