@@ -2,6 +2,7 @@
  * flags only; used after a CPUID check). Each keeps the reference's 8-lane accumulation order,
  * so results differ from the reference only by fused multiply-add rounding. */
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/kquants.h"
 
 #include "common/util.h"
 
@@ -351,4 +352,5 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q8_0].from_f32 = from_f32_q8_0_avx2;
     t[MX_TYPE_Q8_0].dot_q = dot_q_q8_0_avx2;
     t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx2;
+    mx_kquants_avx2_fill(t); /* Q4_0, K-quants, Q8_K: kquants_avx2.c */
 }

@@ -2,6 +2,7 @@
  * BF16, Q8_0) and the f32 helpers (RMSNorm, gated activations). SIMD siblings must agree with
  * these within the tolerances stated in tests/test_kernels.c. */
 #include "engine/kernels/kernels.h"
+#include "engine/kernels/kquants.h"
 
 #include "common/util.h"
 
@@ -194,7 +195,8 @@ static const mx_type_kernels g_ref[MX_TYPE_COUNT] = {
 };
 
 const mx_type_kernels *mx_kernels_ref(mx_type type) {
-    if ((unsigned)type >= MX_TYPE_COUNT || !g_ref[type].dot) return NULL;
+    if ((unsigned)type >= MX_TYPE_COUNT) return NULL;
+    if (!g_ref[type].dot) return mx_kquants_ref(type); /* Q4_0, K-quants: kquants_ref.c */
     return &g_ref[type];
 }
 

@@ -1,0 +1,372 @@
+/* kquants_avx2.c: AVX2 siblings of the Q4_0 / K-quant kernels (kquants_ref.c): decoding with the
+ * reference's float operations (bit-identical), the f32 dot in the F32 AVX2 kernel's order, the
+ * integer dots (exact integer sums with maddubs/madd; the K-quants then share the reference's
+ * float steps, so they match it bit for bit) and the Q8_K activation quantiser. */
+#include "engine/kernels/kquants.h"
+
+#include "common/util.h"
+
+#include <immintrin.h>
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+/* The lane reduction of kernels_avx2.c's hsum8 (and of the reference). */
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+/* 8 bytes widened to 8 int32 lanes (unsigned / signed). */
+static inline __m256i u8x8(const uint8_t *p) {
+    return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+static inline __m256i i8x8(const int8_t *p) {
+    return _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+/* d * q - o with a separate multiply and subtract, as the reference rounds. */
+static inline __m256 scale_sub(__m256 d, __m256i q, __m256 o) {
+    return _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), o);
+}
+
+/* f32 dot and axpy through blocks decoded 256 elements at a time; the dot feeds one 8-lane
+ * accumulator in element order, exactly as the F32 AVX2 dot does on the decoded row. */
+static float dot_decoded(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, const void *row,
+                         const float *x, int64_t n) {
+    _Alignas(32) float buf[MX_QK_K];
+    const uint8_t *p = row;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += MX_QK_K) {
+        const int64_t m = MX_MIN((int64_t)MX_QK_K, n - i);
+        dec(p + (uint64_t)(i / bs) * bb, buf, m);
+        for (int64_t k = 0; k < m; k += 8)
+            acc = _mm256_fmadd_ps(_mm256_load_ps(buf + k), _mm256_loadu_ps(x + i + k), acc);
+    }
+    return hsum8(acc);
+}
+static void axpy_decoded(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, float a, const void *row,
+                         float *y, int64_t n) {
+    _Alignas(32) float buf[MX_QK_K];
+    const uint8_t *p = row;
+    const __m256 va = _mm256_set1_ps(a);
+    for (int64_t i = 0; i < n; i += MX_QK_K) {
+        const int64_t m = MX_MIN((int64_t)MX_QK_K, n - i);
+        dec(p + (uint64_t)(i / bs) * bb, buf, m);
+        for (int64_t k = 0; k < m; k += 8)
+            _mm256_storeu_ps(y + i + k, _mm256_fmadd_ps(va, _mm256_load_ps(buf + k),
+                                                        _mm256_loadu_ps(y + i + k)));
+    }
+}
+
+/* ---- Q4_0 ----------------------------------------------------------------------------------- */
+
+static void to_f32_q4_0_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q4_0 *b = row;
+    const __m256i eight = _mm256_set1_epi32(8), m4 = _mm256_set1_epi32(0x0F);
+    for (int64_t ib = 0; ib < n / MX_QK4_0; ib++, out += MX_QK4_0) {
+        const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b[ib].d));
+        for (int g = 0; g < 2; g++) {
+            const __m256i v = u8x8(b[ib].qs + 8 * g);
+            const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(v, m4), eight);
+            const __m256i hi = _mm256_sub_epi32(_mm256_srli_epi32(v, 4), eight);
+            _mm256_storeu_ps(out + 8 * g, _mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)));
+            _mm256_storeu_ps(out + 16 + 8 * g, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)));
+        }
+    }
+}
+static float dot_q4_0_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q4_0_avx2, MX_QK4_0, sizeof(mx_block_q4_0), row, x, n);
+}
+static void axpy_q4_0_avx2(float a, const void *row, float *y, int64_t n) {
+    axpy_decoded(to_f32_q4_0_avx2, MX_QK4_0, sizeof(mx_block_q4_0), a, row, y, n);
+}
+/* Against Q8_0: levels -8..7 times int8 through the sign trick (maddubs needs one unsigned
+ * operand), 8 exact int32 lanes per block, scaled and accumulated in 8 float lanes. */
+static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q4_0 *b = row;
+    const mx_block_q8_0 *y = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < n / MX_QK4_0; ib++) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)b[ib].qs);
+        const __m256i nib = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
+        const __m256i w = _mm256_sub_epi8(nib, eight);
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), s, acc);
+    }
+    return hsum8(acc);
+}
+
+/* ---- Q4_K / Q5_K ---------------------------------------------------------------------------- */
+
+static void to_f32_q4_k_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q4_k *b = row;
+    const __m256i m4 = _mm256_set1_epi32(0x0F);
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
+        const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+        for (int c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1;
+            mx_kq_scale_min(2 * c, b[ib].scales, &sc0, &m0);
+            mx_kq_scale_min(2 * c + 1, b[ib].scales, &sc1, &m1);
+            const __m256 d0 = _mm256_set1_ps(d * (float)sc0), o0 = _mm256_set1_ps(dmin * (float)m0);
+            const __m256 d1 = _mm256_set1_ps(d * (float)sc1), o1 = _mm256_set1_ps(dmin * (float)m1);
+            for (int g = 0; g < 4; g++) {
+                const __m256i v = u8x8(b[ib].qs + 32 * c + 8 * g);
+                _mm256_storeu_ps(out + 64 * c + 8 * g, scale_sub(d0, _mm256_and_si256(v, m4), o0));
+                _mm256_storeu_ps(out + 64 * c + 32 + 8 * g, scale_sub(d1, _mm256_srli_epi32(v, 4), o1));
+            }
+        }
+    }
+}
+static void to_f32_q5_k_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q5_k *b = row;
+    const __m256i m4 = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
+        const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+        for (int c = 0; c < 4; c++) {
+            int sc0, m0, sc1, m1;
+            mx_kq_scale_min(2 * c, b[ib].scales, &sc0, &m0);
+            mx_kq_scale_min(2 * c + 1, b[ib].scales, &sc1, &m1);
+            const __m256 d0 = _mm256_set1_ps(d * (float)sc0), o0 = _mm256_set1_ps(dmin * (float)m0);
+            const __m256 d1 = _mm256_set1_ps(d * (float)sc1), o1 = _mm256_set1_ps(dmin * (float)m1);
+            const __m128i sh0 = _mm_cvtsi32_si128(2 * c), sh1 = _mm_cvtsi32_si128(2 * c + 1);
+            for (int g = 0; g < 4; g++) {
+                const __m256i v = u8x8(b[ib].qs + 32 * c + 8 * g), h = u8x8(b[ib].qh + 8 * g);
+                const __m256i h0 = _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, sh0), one), 4);
+                const __m256i h1 = _mm256_slli_epi32(_mm256_and_si256(_mm256_srl_epi32(h, sh1), one), 4);
+                _mm256_storeu_ps(out + 64 * c + 8 * g,
+                                 scale_sub(d0, _mm256_or_si256(_mm256_and_si256(v, m4), h0), o0));
+                _mm256_storeu_ps(out + 64 * c + 32 + 8 * g,
+                                 scale_sub(d1, _mm256_or_si256(_mm256_srli_epi32(v, 4), h1), o1));
+            }
+        }
+    }
+}
+static float dot_q4_k_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q4_k_avx2, MX_QK_K, sizeof(mx_block_q4_k), row, x, n);
+}
+static void axpy_q4_k_avx2(float a, const void *row, float *y, int64_t n) {
+    axpy_decoded(to_f32_q4_k_avx2, MX_QK_K, sizeof(mx_block_q4_k), a, row, y, n);
+}
+static float dot_q5_k_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q5_k_avx2, MX_QK_K, sizeof(mx_block_q5_k), row, x, n);
+}
+static void axpy_q5_k_avx2(float a, const void *row, float *y, int64_t n) {
+    axpy_decoded(to_f32_q5_k_avx2, MX_QK_K, sizeof(mx_block_q5_k), a, row, y, n);
+}
+
+/* msum = sum_j m_j (bsums[2j] + bsums[2j+1]) and the eight scales of a Q4_K/Q5_K block. */
+static inline int32_t kq_scales_msum(const uint8_t *scales, const int16_t *bsums, int16_t *sc) {
+    int32_t msum = 0;
+    for (int j = 0; j < 8; j++) {
+        int s, m;
+        mx_kq_scale_min(j, scales, &s, &m);
+        sc[j] = (int16_t)s;
+        msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
+    }
+    return msum;
+}
+
+/* Levels 0..15 (Q5_K: 0..31) as unsigned bytes times int8 activations: maddubs pairs stay below
+ * 2 * 31 * 128 (no saturation); madd with the sub-block scale gives exact int32 lanes. */
+static float dotq_q4_k_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q4_k *b = row;
+    const mx_block_q8_k *y = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    float s = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        int16_t sc[8];
+        const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
+        __m256i acc = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c + 32));
+            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), y0);
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), y1);
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
+        }
+        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), mx_f16_to_f32(b[ib].dmin),
+                           hsum_i32(acc), msum);
+    }
+    return s;
+}
+static float dotq_q5_k_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q5_k *b = row;
+    const mx_block_q8_k *y = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    float s = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        int16_t sc[8];
+        const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
+        __m256i acc = _mm256_setzero_si256();
+        __m256i qh = _mm256_loadu_si256((const __m256i *)b[ib].qh);
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
+            /* bit 2c (2c+1) of qh[l], now in bit 0 (1), becomes bit 4 of the level */
+            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
+            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
+            qh = _mm256_srli_epi16(qh, 2);
+            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
+            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c));
+            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c + 32));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
+                                                          _mm256_set1_epi16(sc[2 * c])));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, y1),
+                                                          _mm256_set1_epi16(sc[2 * c + 1])));
+        }
+        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), mx_f16_to_f32(b[ib].dmin),
+                           hsum_i32(acc), msum);
+    }
+    return s;
+}
+
+/* ---- Q6_K ----------------------------------------------------------------------------------- */
+
+static void to_f32_q6_k_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q6_k *b = row;
+    const __m256i m4 = _mm256_set1_epi32(0x0F), m2 = _mm256_set1_epi32(3), off = _mm256_set1_epi32(32);
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
+        const float d = mx_f16_to_f32(b[ib].d);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 4; k++) {
+                const __m128i sh = _mm_cvtsi32_si128(2 * k);
+                for (int g = 0; g < 4; g++) {
+                    const int e = 128 * h + 32 * k + 8 * g;
+                    const __m256i lo = u8x8(b[ib].ql + 64 * h + 32 * (k & 1) + 8 * g);
+                    const __m256i nib = k < 2 ? _mm256_and_si256(lo, m4) : _mm256_srli_epi32(lo, 4);
+                    const __m256i hb = _mm256_and_si256(_mm256_srl_epi32(u8x8(b[ib].qh + 32 * h + 8 * g), sh), m2);
+                    const __m256i q = _mm256_sub_epi32(_mm256_or_si256(nib, _mm256_slli_epi32(hb, 4)), off);
+                    const __m256 dj = _mm256_set1_ps(d * (float)b[ib].scales[e / 16]);
+                    _mm256_storeu_ps(out + e, _mm256_mul_ps(dj, _mm256_cvtepi32_ps(q)));
+                }
+            }
+    }
+}
+static float dot_q6_k_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q6_k_avx2, MX_QK_K, sizeof(mx_block_q6_k), row, x, n);
+}
+static void axpy_q6_k_avx2(float a, const void *row, float *y, int64_t n) {
+    axpy_decoded(to_f32_q6_k_avx2, MX_QK_K, sizeof(mx_block_q6_k), a, row, y, n);
+}
+/* Levels u = q + 32 in 0..63 as unsigned bytes (maddubs pairs <= 2 * 63 * 128, no saturation),
+ * each 16-element group times its int8 scale by madd; then isum = A - 32 sum_j sc_j bsums_j. */
+static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q6_k *b = row;
+    const mx_block_q8_k *y = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    float s = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        const int8_t *sc = b[ib].scales;
+        int32_t bsum = 0;
+        for (int j = 0; j < 16; j++) bsum += sc[j] * y[ib].bsums[j];
+        __m256i acc = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
+            const __m256i qb = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[ib].qh + 32 * h));
+            __m256i u[4];
+            u[0] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+            u[1] = _mm256_or_si256(_mm256_and_si256(qb, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+            u[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+            u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 128 * h + 32 * k));
+                const int j = 8 * h + 2 * k;
+                const __m256i scv = _mm256_inserti128_si256(
+                    _mm256_castsi128_si256(_mm_set1_epi16(sc[j])), _mm_set1_epi16(sc[j + 1]), 1);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], yv), scv));
+            }
+        }
+        const int32_t isum = hsum_i32(acc) - 32 * bsum;
+        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), 0.0f, isum, 0);
+    }
+    return s;
+}
+
+/* ---- Q8_K ----------------------------------------------------------------------------------- */
+
+static void to_f32_q8_k_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q8_k *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
+        const __m256 d = _mm256_set1_ps(b[ib].d);
+        for (int i = 0; i < MX_QK_K; i += 8)
+            _mm256_storeu_ps(out + i, _mm256_mul_ps(d, _mm256_cvtepi32_ps(i8x8(b[ib].qs + i))));
+    }
+}
+static float dot_q8_k_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q8_k_avx2, MX_QK_K, sizeof(mx_block_q8_k), row, x, n);
+}
+/* The reference's operations: absmax (NaN ignored, as fmaxf does), id = 127 / absmax, x * id
+ * clamped to +-127 (a NaN becomes -127 in both), rounded half to even. */
+static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
+    mx_block_q8_k *b = row;
+    const __m256 sign = _mm256_set1_ps(-0.0f), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++, x += MX_QK_K) {
+        __m256 mx = _mm256_setzero_ps();
+        for (int i = 0; i < MX_QK_K; i += 8)
+            mx = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), mx);
+        __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+        m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+        const float amax = _mm_cvtss_f32(m);
+        const float idf = amax > 0.0f ? 127.0f / amax : 0.0f;
+        b[ib].d = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(idf);
+        for (int i = 0; i < MX_QK_K; i += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), id);
+                v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
+                q[k] = _mm256_cvtps_epi32(v);
+            }
+            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            _mm256_storeu_si256((__m256i *)(b[ib].qs + i), _mm256_permutevar8x32_epi32(p, perm));
+        }
+        for (int j = 0; j < 16; j++) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(b[ib].qs + 16 * j));
+            const __m256i w = _mm256_cvtepi8_epi16(v);
+            const __m256i s = _mm256_madd_epi16(w, _mm256_set1_epi16(1));
+            b[ib].bsums[j] = (int16_t)hsum_i32(s);
+        }
+    }
+}
+
+/* ---- registration --------------------------------------------------------------------------- */
+
+void mx_kquants_avx2_fill(mx_type_kernels *t) {
+    t[MX_TYPE_Q4_0].dot = dot_q4_0_avx2;
+    t[MX_TYPE_Q4_0].to_f32 = to_f32_q4_0_avx2;
+    t[MX_TYPE_Q4_0].axpy = axpy_q4_0_avx2;
+    t[MX_TYPE_Q4_0].dot_q = dotq_q4_0_avx2;
+    t[MX_TYPE_Q4_K].dot = dot_q4_k_avx2;
+    t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
+    t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;
+    t[MX_TYPE_Q4_K].dot_q = dotq_q4_k_avx2;
+    t[MX_TYPE_Q5_K].dot = dot_q5_k_avx2;
+    t[MX_TYPE_Q5_K].to_f32 = to_f32_q5_k_avx2;
+    t[MX_TYPE_Q5_K].axpy = axpy_q5_k_avx2;
+    t[MX_TYPE_Q5_K].dot_q = dotq_q5_k_avx2;
+    t[MX_TYPE_Q6_K].dot = dot_q6_k_avx2;
+    t[MX_TYPE_Q6_K].to_f32 = to_f32_q6_k_avx2;
+    t[MX_TYPE_Q6_K].axpy = axpy_q6_k_avx2;
+    t[MX_TYPE_Q6_K].dot_q = dotq_q6_k_avx2;
+    t[MX_TYPE_Q8_K].dot = dot_q8_k_avx2;
+    t[MX_TYPE_Q8_K].to_f32 = to_f32_q8_k_avx2;
+    t[MX_TYPE_Q8_K].from_f32 = from_f32_q8_k_avx2;
+}

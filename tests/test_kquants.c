@@ -1,0 +1,441 @@
+/* test_kquants.c: the Q4_0, Q4_K, Q5_K, Q6_K weight types and the Q8_K activation type: decoding
+ * against a decoder written here from the GGUF format description (hand-built blocks with known
+ * values, and quantiser output), quantisation error bounds derived from each format, the f32 dot
+ * equal to the F32 dot of the decoded row, the integer dot against an exact double product,
+ * gemm_q equal to dot_q, every AVX2 entry against its reference, and an engine-level check: a
+ * small random model in a Q4_K_M-style mix against its F32 original, split-invariant. */
+#include "check.h"
+
+#include "common/util.h"
+#include "engine/engine.h"
+#include "engine/kernels/kernels.h"
+#include "model/gguf_write.h"
+
+#include <stdint.h>
+
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+static double urand(void) { /* uniform in [0, 1) */
+    g_rng = g_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+static float nrand(void) { /* approximately N(0, 1): sum of 4 uniforms, scaled */
+    return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7320508075688772);
+}
+
+static const mx_type WTYPES[] = {MX_TYPE_Q4_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K};
+static const char *tname(mx_type t) { return mx_type_get(t)->name; }
+
+/* ---- A decoder written from the format description ---------------------------------------- */
+
+static float h2f(const uint8_t *p) { return mx_f16_to_f32((uint16_t)(p[0] | (p[1] << 8))); }
+
+/* Element e of the block at p: its level q, scale d1 and offset m1 (x = d1 * q - m1), with the
+ * range of levels. Q4_0: 2 bytes f16 d, 16 bytes of nibbles. K-quants: see the layout notes. */
+typedef struct elem { int q, qmin, qmax; float d1, m1; } elem;
+
+static void kq_sc_m(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] % 64;
+        *m = s[4 + j] % 64;
+    } else { /* low 4 bits in bytes 8..11, top 2 bits in the top of bytes 0..3 / 4..7 */
+        *sc = (s[8 + j - 4] % 16) + 16 * (s[j - 4] / 64);
+        *m = (s[8 + j - 4] / 16) + 16 * (s[j] / 64);
+    }
+}
+
+static elem decode_elem(mx_type t, const uint8_t *p, int e) {
+    elem r = {0, 0, 0, 0.0f, 0.0f};
+    if (t == MX_TYPE_Q4_0) {
+        const uint8_t byte = p[2 + e % 16];
+        r.q = (e < 16 ? byte % 16 : byte / 16) - 8;
+        r.qmin = -8, r.qmax = 7;
+        r.d1 = h2f(p);
+    } else if (t == MX_TYPE_Q4_K || t == MX_TYPE_Q5_K) {
+        const int j = e / 32, l = e % 32; /* sub-block j reads qs[32 (j/2) + l] */
+        const uint8_t *qs = p + 16 + (t == MX_TYPE_Q5_K ? 32 : 0), *qh = p + 16;
+        int sc, m;
+        kq_sc_m(p + 4, j, &sc, &m);
+        const uint8_t byte = qs[32 * (j / 2) + l];
+        r.q = j % 2 == 0 ? byte % 16 : byte / 16;
+        r.qmax = 15;
+        if (t == MX_TYPE_Q5_K) {
+            r.q += 16 * ((qh[l] >> j) & 1);
+            r.qmax = 31;
+        }
+        r.d1 = h2f(p) * (float)sc;
+        r.m1 = h2f(p + 2) * (float)m;
+    } else { /* Q6_K: ql[128], qh[64], scales[16], d */
+        const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+        const uint8_t lo = p[64 * h + l + (k % 2) * 32];
+        const int low4 = k < 2 ? lo % 16 : lo / 16;
+        const int hi2 = (p[128 + 32 * h + l] >> (2 * k)) % 4;
+        r.q = low4 + 16 * hi2 - 32;
+        r.qmin = -32, r.qmax = 31;
+        r.d1 = h2f(p + 208) * (float)(int8_t)p[192 + e / 16];
+    }
+    return r;
+}
+static float elem_value(elem r) { return r.d1 * (float)r.q - r.m1; }
+
+static uint32_t block_elems(mx_type t) { return mx_type_get(t)->block; }
+static uint32_t block_bytes(mx_type t) { return mx_type_get(t)->bytes; }
+
+/* Every element of every block decodes (to_f32) to exactly the value the format defines. */
+static int decode_matches(mx_type t, const mx_type_kernels *k, const uint8_t *row, int64_t n) {
+    float *out = malloc((size_t)n * 4);
+    k->to_f32(row, out, n);
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const uint8_t *blk = row + (uint64_t)(i / block_elems(t)) * block_bytes(t);
+        const float want = elem_value(decode_elem(t, blk, (int)(i % block_elems(t))));
+        if (memcmp(&want, &out[i], 4) != 0 && bad++ < 3)
+            fprintf(stderr, "  %s element %lld: decoded %.9g, format says %.9g\n", tname(t),
+                    (long long)i, (double)out[i], (double)want);
+    }
+    free(out);
+    return bad;
+}
+
+/* Hand-built blocks: every element gets a distinct, predictable level, so any slip in element
+ * order, nibble choice, high-bit position or scale unpacking shows. The expected values are
+ * written out here from the description, not through decode_elem. */
+static void test_hand_built(void) {
+    const mx_type_kernels *k;
+    float out[256];
+    { /* Q4_0: d = 0.5; byte j = (j) | (15 - j) << 4 -> element j = j - 8, element 16 + j = 7 - j */
+        uint8_t b[18] = {0x00, 0x38};
+        for (int j = 0; j < 16; j++) b[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+        k = mx_kernels_ref(MX_TYPE_Q4_0);
+        k->to_f32(b, out, 32);
+        int bad = 0;
+        for (int j = 0; j < 16; j++) {
+            bad += out[j] != 0.5f * (float)(j - 8);
+            bad += out[16 + j] != 0.5f * (float)(7 - j);
+        }
+        CHECK_MSG(bad == 0, "Q4_0 hand-built block: %d wrong elements", bad);
+    }
+    /* K-quants share the 6-bit scales: sc = {1, 17, 33, 63, 5, 20, 47, 62},
+     * m = {0, 3, 16, 40, 63, 31, 8, 50}, d = 0.25, dmin = 0.125, packed per the description. */
+    static const int SC[8] = {1, 17, 33, 63, 5, 20, 47, 62}, M[8] = {0, 3, 16, 40, 63, 31, 8, 50};
+    uint8_t scales[12];
+    for (int j = 0; j < 4; j++) {
+        scales[j] = (uint8_t)((SC[j] & 63) | ((SC[j + 4] >> 4) << 6));
+        scales[4 + j] = (uint8_t)((M[j] & 63) | ((M[j + 4] >> 4) << 6));
+        scales[8 + j] = (uint8_t)((SC[j + 4] & 15) | ((M[j + 4] & 15) << 4));
+    }
+    for (int t5 = 0; t5 < 2; t5++) { /* Q4_K, then Q5_K */
+        uint8_t b[176] = {0x00, 0x34, 0x00, 0x30}; /* d = 0.25, dmin = 0.125 */
+        memcpy(b + 4, scales, 12);
+        uint8_t *qh = b + 16, *qs = b + 16 + (t5 ? 32 : 0);
+        /* element 64c + l: level l % 16 (+16 when l is odd, Q5_K); element 64c + 32 + l:
+         * level (l + 3c) % 16 (+16 when l % 3 == 0, Q5_K) */
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                qs[32 * c + l] = (uint8_t)((l % 16) | (((l + 3 * c) % 16) << 4));
+                if (t5) qh[l] |= (uint8_t)(((l % 2) << (2 * c)) | ((l % 3 == 0) << (2 * c + 1)));
+            }
+        const mx_type t = t5 ? MX_TYPE_Q5_K : MX_TYPE_Q4_K;
+        mx_kernels_ref(t)->to_f32(b, out, 256);
+        int bad = 0;
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                const int qa = l % 16 + (t5 && l % 2 ? 16 : 0);
+                const int qb = (l + 3 * c) % 16 + (t5 && l % 3 == 0 ? 16 : 0);
+                const float wa = 0.25f * (float)SC[2 * c] * (float)qa - 0.125f * (float)M[2 * c];
+                const float wb = 0.25f * (float)SC[2 * c + 1] * (float)qb - 0.125f * (float)M[2 * c + 1];
+                bad += out[64 * c + l] != wa;
+                bad += out[64 * c + 32 + l] != wb;
+            }
+        CHECK_MSG(bad == 0, "%s hand-built block: %d wrong elements", tname(t), bad);
+        CHECK_EQ_INT(decode_matches(t, mx_kernels_ref(t), b, 256), 0);
+    }
+    { /* Q6_K: element e has level (e * 7) % 64 - 32; scales[j] = j * 9 - 70; d = 2^-6 */
+        uint8_t b[210];
+        memset(b, 0, sizeof b);
+        for (int e = 0; e < 256; e++) {
+            const int u = (e * 7) % 64, h = e / 128, k6 = (e % 128) / 32, l = e % 32;
+            b[64 * h + l + 32 * (k6 % 2)] |= (uint8_t)((u % 16) << (k6 < 2 ? 0 : 4));
+            b[128 + 32 * h + l] |= (uint8_t)((u / 16) << (2 * k6));
+        }
+        for (int j = 0; j < 16; j++) b[192 + j] = (uint8_t)(int8_t)(j * 9 - 70);
+        b[208] = 0x00, b[209] = 0x24; /* f16 2^-6 */
+        mx_kernels_ref(MX_TYPE_Q6_K)->to_f32(b, out, 256);
+        int bad = 0;
+        for (int e = 0; e < 256; e++)
+            bad += out[e] != 0.015625f * (float)((e / 16) * 9 - 70) * (float)((e * 7) % 64 - 32);
+        CHECK_MSG(bad == 0, "Q6_K hand-built block: %d wrong elements", bad);
+    }
+}
+
+/* ---- Quantisation error ------------------------------------------------------------------- */
+
+/* Test rows: Gaussian blocks at several scales, with outliers, an all-zero block, a constant
+ * block, an all-negative block and an all-positive one. */
+static void fill_row(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = nrand() * (float)(0.02 * (1 + (i / 256) % 5));
+    for (int64_t i = 0; i < n; i += 97) x[i] *= 6.0f; /* outliers */
+    if (n >= 1024) {
+        for (int i = 0; i < 32; i++) x[256 + i] = 0.0f;
+        for (int i = 0; i < 32; i++) x[512 + i] = 0.37f;
+        for (int i = 0; i < 64; i++) x[768 + i] = -fabsf(x[768 + i]) - 0.01f;
+        for (int i = 0; i < 64; i++) x[896 + i] = fabsf(x[896 + i]) + 0.01f;
+    }
+}
+
+/* Bounds derived from the formats: an element inside its sub-block's representable range
+ * [d1 qmin - m1, d1 qmax - m1] widened by half a step is rounded to the nearest level, so its
+ * error is at most d1 / 2 (slack 1e-5 of a step and 1e-6 relative for the f32 division); one
+ * outside it (possible when a scale is rounded down to 6 or 8 bits or to f16) lands exactly on
+ * the nearest end level. RMS error over Gaussian data: a uniform quantiser with step D has RMS
+ * error D / sqrt(12); for blocks of N(0, s^2) the step is about range / levels (Q4_0: ~4.4 s / 15
+ * over 32 elements; Q4_K ~4.2 s / 15 over sub-blocks of 32, less with the min; Q5_K half that;
+ * Q6_K ~3.6 s / 63 over 16 elements, plus the 8-bit scales). Measured on these rows (printed):
+ * Q4_0 0.107, Q4_K 0.080, Q5_K 0.040, Q6_K 0.022; the limits are ~1.2x those, well below what a
+ * wrong scale choice or element order gives. */
+static void test_roundtrip(void) {
+    const int64_t n = 256 * 24;
+    const struct { mx_type t; double rms_max; } cases[] = {
+        {MX_TYPE_Q4_0, 0.13}, {MX_TYPE_Q4_K, 0.096}, {MX_TYPE_Q5_K, 0.048}, {MX_TYPE_Q6_K, 0.027}};
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    for (size_t c = 0; c < MX_ARRAY_LEN(cases); c++) {
+        const mx_type t = cases[c].t;
+        const mx_type_kernels *k = mx_kernels_ref(t);
+        const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
+        uint8_t *row = malloc(rb);
+        fill_row(x, n);
+        k->from_f32(x, row, n);
+        k->to_f32(row, y, n);
+        CHECK_EQ_INT(decode_matches(t, k, row, n), 0);
+        int bad_in = 0, bad_out = 0, n_out = 0;
+        double se = 0, sx = 0, worst_steps = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const elem r = decode_elem(t, row + (uint64_t)(i / block_elems(t)) * block_bytes(t),
+                                       (int)(i % block_elems(t)));
+            const double step = fabs((double)r.d1);
+            const double lo = fmin(r.d1 * (double)r.qmin, r.d1 * (double)r.qmax) - r.m1;
+            const double hi = fmax(r.d1 * (double)r.qmin, r.d1 * (double)r.qmax) - r.m1;
+            const double err = fabs((double)x[i] - y[i]);
+            if (x[i] >= lo - step / 2 && x[i] <= hi + step / 2) {
+                if (err > step * (0.5 + 1e-5) + 1e-6 * fabs(x[i])) bad_in++;
+            } else {
+                n_out++;
+                const double end = x[i] < lo ? lo : hi;
+                if (fabs(y[i] - end) > 1e-6 * fabs(end)) bad_out++;
+            }
+            if (step > 0) worst_steps = fmax(worst_steps, err / step);
+            se += err * err;
+            sx += (double)x[i] * x[i];
+        }
+        CHECK_MSG(bad_in == 0, "%s: %d in-range elements off by more than half a step", tname(t), bad_in);
+        CHECK_MSG(bad_out == 0, "%s: %d out-of-range elements not on the end level", tname(t), bad_out);
+        /* the zero block decodes to zeros, the constant block to (near) its constant */
+        CHECK_MSG(y[256] == 0.0f && y[287] == 0.0f, "%s: zero block gives %g", tname(t), (double)y[256]);
+        CHECK_MSG(fabs(y[512] - 0.37) <= 0.37 * 0.02, "%s: constant block gives %g", tname(t), (double)y[512]);
+        const double rel = sqrt(se / sx);
+        printf("  %s round trip: RMS error / RMS(x) %.4f (limit %.3f), %d elements clipped, worst %.2f steps\n",
+               tname(t), rel, cases[c].rms_max, n_out, worst_steps);
+        CHECK_MSG(rel <= cases[c].rms_max, "%s: relative RMS error %.4f > %.3f", tname(t), rel,
+                  cases[c].rms_max);
+        free(row);
+    }
+    free(x);
+    free(y);
+}
+
+/* Q8_K activations: d = absmax / 127, every element within d/2 (+ f32 slack), bsums = sums of
+ * each 16 levels, zero block stays zero. */
+static void test_q8_k(void) {
+    const int64_t n = 256 * 4;
+    float *x = malloc(n * 4), *y = malloc(n * 4);
+    mx_block_q8_k *b = malloc((n / 256) * sizeof *b);
+    fill_row(x, n);
+    for (int i = 0; i < 256; i++) x[i] = 0.0f;
+    const mx_type_kernels *k = mx_kernels_ref(MX_TYPE_Q8_K);
+    CHECK(k && k->from_f32 && k->to_f32);
+    k->from_f32(x, b, n);
+    k->to_f32(b, y, n);
+    int bad = 0, bad_sums = 0;
+    for (int64_t ib = 0; ib < n / 256; ib++) {
+        float amax = 0.0f;
+        for (int i = 0; i < 256; i++) amax = fmaxf(amax, fabsf(x[ib * 256 + i]));
+        const double d = amax / 127.0;
+        for (int i = 0; i < 256; i++)
+            if (fabs((double)x[ib * 256 + i] - y[ib * 256 + i]) > d * (0.5 + 1e-5)) bad++;
+        for (int j = 0; j < 16; j++) {
+            int s = 0;
+            for (int i = 0; i < 16; i++) s += b[ib].qs[16 * j + i];
+            bad_sums += s != b[ib].bsums[j];
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(bad_sums, 0);
+    CHECK(y[0] == 0.0f && b[0].d == 0.0f);
+    free(x);
+    free(y);
+    free(b);
+}
+
+/* ---- Dot products --------------------------------------------------------------------------- */
+
+/* The f32 dot equals the F32 dot of the decoded row bit for bit (prefill decodes tiles), and the
+ * integer dot is close to the exact product of the decoded row with the decoded activations:
+ * per block the integer sums are exact, and the float steps (scale products, int->float, the
+ * difference of the scale and min terms, the running sum over blocks) each round by at most
+ * 2^-24 relative to magnitudes bounded by mag = sum_i (|d1_i q_i| + |m1_i|) |a_i|, so
+ * |dot_q - exact| <= (6 + n_blocks) 2^-24 mag. gemm_q, when present, equals dot_q bit for bit. */
+static void check_dots(int set, const mx_type_kernels *k, mx_type t, const uint8_t *rows, int nr,
+                       const float *xs, int nt, int64_t n) {
+    const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
+    const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
+    const mx_type_kernels *vk = set ? mx_kernels_avx2(k->vec_type) : mx_kernels_ref(k->vec_type);
+    CHECK_MSG(k->dot_q && vk && vk->from_f32, "%s: integer path present", tname(t));
+    if (!k->dot_q || !vk) return;
+    const uint64_t vb = mx_type_row_bytes(k->vec_type, (uint64_t)n);
+    uint8_t *xq = malloc(vb * (uint64_t)nt);
+    float *deq = malloc((size_t)n * 4), *xd = malloc((size_t)n * 4), *y = malloc((size_t)(nr * nt) * 4);
+    int not_f32 = 0, not_close = 0, gemm_diff = 0;
+    double worst = 0;
+    for (int t_ = 0; t_ < nt; t_++) vk->from_f32(xs + t_ * n, xq + t_ * vb, n);
+    if (k->gemm_q) k->gemm_q(rows, rb, nr, xq, vb, nt, y, nr, n);
+    for (int r = 0; r < nr; r++) {
+        k->to_f32(rows + r * rb, deq, n);
+        for (int t_ = 0; t_ < nt; t_++) {
+            const float *x = xs + t_ * n;
+            if (k->dot(rows + r * rb, x, n) != f32->dot(deq, x, n)) not_f32++;
+            vk->to_f32(xq + t_ * vb, xd, n);
+            double exact = 0, mag = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const elem e = decode_elem(t, rows + r * rb + (uint64_t)(i / block_elems(t)) * block_bytes(t),
+                                           (int)(i % block_elems(t)));
+                exact += (double)deq[i] * xd[i];
+                mag += (fabs((double)e.d1 * e.q) + fabs((double)e.m1)) * fabs((double)xd[i]);
+            }
+            const float dq = k->dot_q(rows + r * rb, xq + t_ * vb, n);
+            const double nb = (double)(n / block_elems(t));
+            const double err = fabs(dq - exact), bound = (6.0 + nb) * 5.960464477539063e-08 * mag + 1e-30;
+            worst = fmax(worst, err / bound);
+            if (!(err <= bound)) not_close++;
+            if (k->gemm_q && memcmp(&y[t_ * nr + r], &dq, 4) != 0) gemm_diff++;
+        }
+    }
+    CHECK_MSG(not_f32 == 0, "set %d %s n %lld: %d f32 dots differ from the F32 dot of the decoded row",
+              set, tname(t), (long long)n, not_f32);
+    CHECK_MSG(not_close == 0, "set %d %s n %lld: %d integer dots outside the bound (worst %.2f of it)",
+              set, tname(t), (long long)n, not_close, worst);
+    CHECK_MSG(gemm_diff == 0, "set %d %s: %d gemm_q results differ from dot_q", set, tname(t), gemm_diff);
+    free(xq);
+    free(deq);
+    free(xd);
+    free(y);
+}
+
+static void test_dots(void) {
+    const int64_t sizes[] = {256, 512, 2304, 6912};
+    const int nr = 5, nt = 4;
+    for (int set = 0; set < 2; set++) {
+        if (set == 1 && !mx_kernels_have_avx2()) {
+            printf("test_kquants: no AVX2 on this CPU or build; SIMD dots not run\n");
+            break;
+        }
+        for (size_t ti = 0; ti < MX_ARRAY_LEN(WTYPES); ti++)
+            for (size_t si = 0; si < MX_ARRAY_LEN(sizes); si++) {
+                const mx_type t = WTYPES[ti];
+                const int64_t n = sizes[si];
+                const mx_type_kernels *k = set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
+                CHECK_MSG(k != NULL, "set %d: %s kernels", set, tname(t));
+                if (!k) continue;
+                const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
+                uint8_t *rows = malloc(rb * nr);
+                float *w = malloc((size_t)n * 4), *xs = malloc((size_t)(n * nt) * 4);
+                for (int r = 0; r < nr; r++) {
+                    fill_row(w, n);
+                    mx_kernels_ref(t)->from_f32(w, rows + r * rb, n);
+                }
+                for (int64_t i = 0; i < n * nt; i++) xs[i] = nrand() * (1.0f + (float)(i % 7));
+                check_dots(set, k, t, rows, nr, xs, nt, n);
+                free(rows);
+                free(w);
+                free(xs);
+            }
+    }
+}
+
+/* ---- AVX2 against the reference ------------------------------------------------------------- */
+
+/* to_f32, from_f32 (weights and Q8_K activations) bit for bit; the f32 dot within the F32
+ * kernels' own tolerance (fused vs separate multiply-add: 1e-6 of sum |w x|); dot_q of the
+ * K-quants bit for bit (exact integer sums, the same float steps); Q4_0's dot_q accumulates
+ * blocks in 8 lanes in AVX2 vs one running sum in the reference: within 2^-22 * n_blocks of the
+ * magnitude sum |w a|. axpy within 2^-22 of |y| + |a w| per element. */
+static void test_avx2_vs_ref(void) {
+    if (!mx_kernels_have_avx2()) {
+        printf("test_kquants: no AVX2 on this CPU or build; SIMD comparisons not run\n");
+        return;
+    }
+    const mx_type all[] = {MX_TYPE_Q4_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K, MX_TYPE_Q8_K};
+    const int64_t n = 256 * 27;
+    float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), *ya = malloc(n * 4),
+          *yb = malloc(n * 4);
+    for (size_t ti = 0; ti < MX_ARRAY_LEN(all); ti++) {
+        const mx_type t = all[ti];
+        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_avx2(t);
+        CHECK_MSG(r && s, "%s has reference and AVX2 tables", tname(t));
+        if (!r || !s) continue;
+        const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
+        uint8_t *q1 = malloc(rb), *q2 = malloc(rb);
+        for (int rep = 0; rep < 3; rep++) {
+            fill_row(x, n);
+            if (rep == 2)
+                for (int64_t i = 0; i < n; i++) x[i] *= 1000.0f;
+            r->from_f32(x, q1, n);
+            s->from_f32(x, q2, n);
+            CHECK_MSG(memcmp(q1, q2, rb) == 0, "%s: AVX2 from_f32 equals reference", tname(t));
+            r->to_f32(q1, a, n);
+            s->to_f32(q1, b, n);
+            CHECK_MSG(memcmp(a, b, (size_t)n * 4) == 0, "%s: AVX2 to_f32 equals reference", tname(t));
+            for (int64_t i = 0; i < n; i++) x[i] = nrand(), ya[i] = yb[i] = nrand();
+            double mag = 0;
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * x[i]);
+            const float dr = r->dot(q1, x, n), ds = s->dot(q1, x, n);
+            CHECK_MSG(fabs((double)dr - ds) <= 1e-6 * mag, "%s: dot AVX2 %.9g vs ref %.9g", tname(t),
+                      (double)ds, (double)dr);
+            r->axpy(0.37f, q1, ya, n);
+            s->axpy(0.37f, q1, yb, n);
+            double worst = 0.0; /* in units of the magnitudes summed: one rounding either way */
+            for (int64_t i = 0; i < n; i++)
+                worst = fmax(worst, fabs((double)ya[i] - yb[i]) /
+                                        (fabs((double)ya[i]) + 0.37 * fabs((double)a[i]) + 1e-30));
+            CHECK_MSG(worst <= 2.384185791015625e-07, "%s: axpy max relative diff %g", tname(t), worst);
+            if (!r->dot_q) continue;
+            CHECK(s->dot_q && s->vec_type == r->vec_type);
+            const uint64_t vb = mx_type_row_bytes(r->vec_type, (uint64_t)n);
+            uint8_t *xq = malloc(vb);
+            mx_kernels_ref(r->vec_type)->from_f32(x, xq, n);
+            float *xd = malloc(n * 4);
+            mx_kernels_ref(r->vec_type)->to_f32(xq, xd, n);
+            double m2 = 0;
+            for (int64_t i = 0; i < n; i++) m2 += fabs((double)a[i] * xd[i]);
+            const float qr = r->dot_q(q1, xq, n), qs = s->dot_q(q1, xq, n);
+            if (t == MX_TYPE_Q4_0)
+                CHECK_MSG(fabs((double)qr - qs) <= (double)(n / 32) * 2.384185791015625e-07 * m2,
+                          "Q4_0: dot_q AVX2 %.9g vs ref %.9g", (double)qs, (double)qr);
+            else
+                CHECK_MSG(memcmp(&qr, &qs, 4) == 0, "%s: dot_q AVX2 %.9g vs ref %.9g (bit for bit)",
+                          tname(t), (double)qs, (double)qr);
+            free(xq);
+            free(xd);
+        }
+        free(q1);
+        free(q2);
+    }
+    free(x); free(a); free(b); free(ya); free(yb);
+}
+
+int main(void) {
+    test_hand_built();
+    test_roundtrip();
+    test_q8_k();
+    test_dots();
+    test_avx2_vs_ref();
+    return check_summary("test_kquants");
+}
