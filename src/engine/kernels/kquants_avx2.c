@@ -86,7 +86,8 @@ static void axpy_q4_0_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q4_0_avx2, MX_QK4_0, sizeof(mx_block_q4_0), a, row, y, n);
 }
 /* Against Q8_0: levels -8..7 times int8 through the sign trick (maddubs needs one unsigned
- * operand), 8 exact int32 lanes per block, scaled and accumulated in 8 float lanes. */
+ * operand), 8 exact int32 lanes per block (lane k: elements 4k .. 4k+3), each times dw * dx and
+ * added to its lane with a separate multiply and add: the reference's operations. */
 static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
     const mx_block_q4_0 *b = row;
     const mx_block_q8_0 *y = xq;
@@ -101,7 +102,7 @@ static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
         const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
         const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
         const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), s, acc);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
     }
     return hsum8(acc);
 }
@@ -347,6 +348,21 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
     }
 }
 
+/* ---- tile products: dot_q per (row, token), so equal to it bit for bit ------------------- */
+
+#define GEMM_Q_BY_DOT(name, dotq)                                                                \
+    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
+                     int nt, float *y, int64_t y_stride, int64_t n) {                          \
+        for (int r = 0; r < nr; r++)                                                           \
+            for (int t = 0; t < nt; t++)                                                       \
+                y[t * y_stride + r] = dotq((const uint8_t *)w + (uint64_t)r * row_bytes,       \
+                                           (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
+    }
+GEMM_Q_BY_DOT(gemmq_q4_0_avx2, dotq_q4_0_avx2)
+GEMM_Q_BY_DOT(gemmq_q4_k_avx2, dotq_q4_k_avx2)
+GEMM_Q_BY_DOT(gemmq_q5_k_avx2, dotq_q5_k_avx2)
+GEMM_Q_BY_DOT(gemmq_q6_k_avx2, dotq_q6_k_avx2)
+
 /* ---- registration --------------------------------------------------------------------------- */
 
 void mx_kquants_avx2_fill(mx_type_kernels *t) {
@@ -354,18 +370,22 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q4_0].to_f32 = to_f32_q4_0_avx2;
     t[MX_TYPE_Q4_0].axpy = axpy_q4_0_avx2;
     t[MX_TYPE_Q4_0].dot_q = dotq_q4_0_avx2;
+    t[MX_TYPE_Q4_0].gemm_q = gemmq_q4_0_avx2;
     t[MX_TYPE_Q4_K].dot = dot_q4_k_avx2;
     t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
     t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;
     t[MX_TYPE_Q4_K].dot_q = dotq_q4_k_avx2;
+    t[MX_TYPE_Q4_K].gemm_q = gemmq_q4_k_avx2;
     t[MX_TYPE_Q5_K].dot = dot_q5_k_avx2;
     t[MX_TYPE_Q5_K].to_f32 = to_f32_q5_k_avx2;
     t[MX_TYPE_Q5_K].axpy = axpy_q5_k_avx2;
     t[MX_TYPE_Q5_K].dot_q = dotq_q5_k_avx2;
+    t[MX_TYPE_Q5_K].gemm_q = gemmq_q5_k_avx2;
     t[MX_TYPE_Q6_K].dot = dot_q6_k_avx2;
     t[MX_TYPE_Q6_K].to_f32 = to_f32_q6_k_avx2;
     t[MX_TYPE_Q6_K].axpy = axpy_q6_k_avx2;
     t[MX_TYPE_Q6_K].dot_q = dotq_q6_k_avx2;
+    t[MX_TYPE_Q6_K].gemm_q = gemmq_q6_k_avx2;
     t[MX_TYPE_Q8_K].dot = dot_q8_k_avx2;
     t[MX_TYPE_Q8_K].to_f32 = to_f32_q8_k_avx2;
     t[MX_TYPE_Q8_K].from_f32 = from_f32_q8_k_avx2;

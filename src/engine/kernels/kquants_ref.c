@@ -155,21 +155,27 @@ static float dot_q4_0_ref(const void *row, const float *x, int64_t n) {
 static void axpy_q4_0_ref(float a, const void *row, float *y, int64_t n) {
     axpy_by_blocks(to_f32_q4_0_ref, MX_QK4_0, sizeof(mx_block_q4_0), a, row, y, n);
 }
-/* Against Q8_0 activations: exact integer sum per block, then (dw * dx) * sum accumulated in
- * block order. */
+/* Against Q8_0 activations, in the 8-lane order of the Q8_0 integer dot: lane k of a block
+ * gets the exact sum over elements 4k .. 4k+3, times dw * dx (exact: two f16 values), added to
+ * the lane's running sum; the lanes are reduced as in the F32 dot. The AVX2 kernel performs the
+ * same operations (bit-identical). */
 static float dotq_q4_0_ref(const void *row, const void *xq, int64_t n) {
     const mx_block_q4_0 *b = row;
     const mx_block_q8_0 *y = xq;
-    float s = 0.0f;
+    float acc[8] = {0};
     for (int64_t ib = 0; ib < n / MX_QK4_0; ib++) {
-        int32_t isum = 0;
-        for (int j = 0; j < 16; j++)
-            isum += ((b[ib].qs[j] & 0x0F) - 8) * y[ib].qs[j] + ((b[ib].qs[j] >> 4) - 8) * y[ib].qs[j + 16];
         const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
-        const float t = dd * (float)isum;
-        s = s + t;
+        for (int k = 0; k < 8; k++) {
+            int32_t sum = 0;
+            for (int e = 4 * k; e < 4 * k + 4; e++) {
+                const int q = (e < 16 ? b[ib].qs[e] & 0x0F : b[ib].qs[e - 16] >> 4) - 8;
+                sum += q * y[ib].qs[e];
+            }
+            const float t = dd * (float)sum;
+            acc[k] = acc[k] + t;
+        }
     }
-    return s;
+    return lanes_sum(acc);
 }
 
 /* ---- Q4_K / Q5_K -------------------------------------------------------------------------- */
@@ -416,17 +422,32 @@ static void axpy_q8_k_ref(float a, const void *row, float *y, int64_t n) {
     axpy_by_blocks(to_f32_q8_k_ref, MX_QK_K, sizeof(mx_block_q8_k), a, row, y, n);
 }
 
+/* ---- tile products: dot_q per (row, token), so equal to it bit for bit ------------------- */
+
+#define GEMM_Q_BY_DOT(name, dotq)                                                                \
+    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
+                     int nt, float *y, int64_t y_stride, int64_t n) {                          \
+        for (int t = 0; t < nt; t++)                                                           \
+            for (int r = 0; r < nr; r++)                                                       \
+                y[t * y_stride + r] = dotq((const uint8_t *)w + (uint64_t)r * row_bytes,       \
+                                           (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
+    }
+GEMM_Q_BY_DOT(gemmq_q4_0_ref, dotq_q4_0_ref)
+GEMM_Q_BY_DOT(gemmq_q4_k_ref, dotq_q4_k_ref)
+GEMM_Q_BY_DOT(gemmq_q5_k_ref, dotq_q5_k_ref)
+GEMM_Q_BY_DOT(gemmq_q6_k_ref, dotq_q6_k_ref)
+
 /* ---- table ---------------------------------------------------------------------------------- */
 
 static const mx_type_kernels g_kq_ref[MX_TYPE_COUNT] = {
     [MX_TYPE_Q4_0] = {dot_q4_0_ref, to_f32_q4_0_ref, from_f32_q4_0_ref, axpy_q4_0_ref,
-                      MX_TYPE_Q8_0, dotq_q4_0_ref, NULL},
+                      MX_TYPE_Q8_0, dotq_q4_0_ref, gemmq_q4_0_ref},
     [MX_TYPE_Q4_K] = {dot_q4_k_ref, to_f32_q4_k_ref, from_f32_q4_k_ref, axpy_q4_k_ref,
-                      MX_TYPE_Q8_K, dotq_q4_k_ref, NULL},
+                      MX_TYPE_Q8_K, dotq_q4_k_ref, gemmq_q4_k_ref},
     [MX_TYPE_Q5_K] = {dot_q5_k_ref, to_f32_q5_k_ref, from_f32_q5_k_ref, axpy_q5_k_ref,
-                      MX_TYPE_Q8_K, dotq_q5_k_ref, NULL},
+                      MX_TYPE_Q8_K, dotq_q5_k_ref, gemmq_q5_k_ref},
     [MX_TYPE_Q6_K] = {dot_q6_k_ref, to_f32_q6_k_ref, from_f32_q6_k_ref, axpy_q6_k_ref,
-                      MX_TYPE_Q8_K, dotq_q6_k_ref, NULL},
+                      MX_TYPE_Q8_K, dotq_q6_k_ref, gemmq_q6_k_ref},
     [MX_TYPE_Q8_K] = {dot_q8_k_ref, to_f32_q8_k_ref, from_f32_q8_k_ref, axpy_q8_k_ref,
                       MX_TYPE_F32, NULL, NULL},
 };
