@@ -72,4 +72,64 @@ void cli_progress_clear(cli_progress *p);
 /* Clear whichever progress line is showing (cli_error and cli_lib_error call this). */
 void cli_progress_clear_active(void);
 
+/* ---- Options (cli_opts.c) ----------------------------------------------------------------
+ * Each command lists its options in a table ending with {NULL}; cli_parse_args() walks argv
+ * (argv[0] = the command) and stores each value where its entry points. The same rules and
+ * one-line errors everywhere: --help / -h print the usage to stdout; an unknown option, a
+ * missing value, a number that does not parse or is out of range, or a stray argument is one
+ * line on stderr and exit status 2. A value is the next argument, even when it starts with '-'.
+ * A string given twice keeps the last. */
+typedef enum cli_opt_kind {
+    CLI_FLAG,      /* bool *: set true */
+    CLI_FLAG_OFF,  /* bool *: set false (--no-...) */
+    CLI_STR,       /* const char **: the argument itself */
+    CLI_LONG,      /* long *: a whole number in [lo, hi] */
+    CLI_FLOAT,     /* float *: a number in [lo, hi] */
+    CLI_U64,       /* uint64_t *: a whole number >= 0 (seeds) */
+    CLI_STRS,      /* const char *[cap]: repeatable; *count of them */
+    CLI_LONGS      /* long [cap]: repeatable whole numbers in [lo, hi]; *count of them */
+} cli_opt_kind;
+
+typedef struct cli_opt {
+    const char *name;  /* "--temp"; NULL ends the table */
+    const char *alias; /* "-t", or NULL */
+    cli_opt_kind kind;
+    void *dst;
+    double lo, hi;     /* CLI_LONG, CLI_FLOAT, CLI_LONGS */
+    int *count;        /* CLI_STRS, CLI_LONGS */
+    int cap;           /* CLI_STRS, CLI_LONGS */
+    bool *seen;        /* optional: set when the option is given */
+} cli_opt;
+
+typedef struct cli_args {
+    const char *cmd;                 /* "run" */
+    const cli_opt *opts;
+    void (*usage)(FILE *out);
+    const char **positional;         /* the one positional argument (MODEL), or NULL: none */
+    const char *positional_name;     /* "MODEL", for "more than one MODEL given" */
+    const char *stray_hint;          /* without positional: said after "unexpected argument" */
+} cli_args;
+
+/* Table entries. The conditional checks at compile time that dst has the kind's type. */
+#define CLI_DST_(T, p) ((void *)(1 ? (p) : (T)0))
+#define CLI_OPT_FLAG(n, a, p) {.name = n, .alias = a, .kind = CLI_FLAG, .dst = CLI_DST_(bool *, p)}
+#define CLI_OPT_OFF(n, a, p) {.name = n, .alias = a, .kind = CLI_FLAG_OFF, .dst = CLI_DST_(bool *, p)}
+#define CLI_OPT_STR(n, a, p) {.name = n, .alias = a, .kind = CLI_STR, .dst = CLI_DST_(const char **, p)}
+#define CLI_OPT_LONG(n, a, p, l, h) \
+    {.name = n, .alias = a, .kind = CLI_LONG, .dst = CLI_DST_(long *, p), .lo = l, .hi = h}
+#define CLI_OPT_FLOAT(n, a, p, l, h) \
+    {.name = n, .alias = a, .kind = CLI_FLOAT, .dst = CLI_DST_(float *, p), .lo = l, .hi = h}
+#define CLI_OPT_U64(n, a, p, s) \
+    {.name = n, .alias = a, .kind = CLI_U64, .dst = CLI_DST_(uint64_t *, p), .seen = s}
+#define CLI_OPT_STRS(n, a, arr, cnt, c) \
+    {.name = n, .alias = a, .kind = CLI_STRS, .dst = CLI_DST_(const char **, arr), .count = cnt, .cap = c}
+#define CLI_OPT_LONGS(n, a, arr, cnt, c, l, h)                                                  \
+    {.name = n, .alias = a, .kind = CLI_LONGS, .dst = CLI_DST_(long *, arr), .count = cnt, .cap = c, \
+     .lo = l, .hi = h}
+#define CLI_OPT_END {.name = NULL}
+
+/* -1 when the command goes on; otherwise the exit status to return now (0 after --help, 2 after
+ * an error, which is printed). */
+int cli_parse_args(const cli_args *spec, int argc, char **argv);
+
 #endif

@@ -185,58 +185,19 @@ int cmd_bench(int argc, char **argv) {
     long depths[BENCH_MAX_DEPTHS];
     int n_depths = 0;
     bool json = false, roofline = true;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = true;
-            continue;
-        }
-        if (!strcmp(a, "--no-roofline")) {
-            roofline = false;
-            continue;
-        }
-        if (!strcmp(a, "-p") || !strcmp(a, "-n") || !strcmp(a, "-t") || !strcmp(a, "--threads") ||
-            !strcmp(a, "--depth") || !strcmp(a, "--reps") || !strcmp(a, "--kv")) {
-            if (i + 1 >= argc) {
-                cli_error("bench", "%s needs a value", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--kv")) {
-                kv_arg = v;
-                continue;
-            }
-            long lo = 0, hi = BENCH_MAX_TOKENS, *dst = &p;
-            if (!strcmp(a, "-n")) dst = &n;
-            else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) lo = 1, hi = 256, dst = &threads;
-            else if (!strcmp(a, "--reps")) lo = 1, hi = 1000, dst = &reps;
-            else if (!strcmp(a, "--depth")) {
-                if (n_depths == BENCH_MAX_DEPTHS) {
-                    cli_error("bench", "at most %d --depth values", BENCH_MAX_DEPTHS);
-                    return 2;
-                }
-                dst = &depths[n_depths++];
-            }
-            if (!cli_parse_long(v, lo, hi, dst)) {
-                cli_error("bench", "%s: '%s' is not a number in %ld..%ld", a, v, lo, hi);
-                return 2;
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            cli_error("bench", "unknown option %s (see mixlm bench --help)", a);
-            return 2;
-        }
-        if (model_path) {
-            cli_error("bench", "more than one model given ('%s' and '%s')", model_path, a);
-            return 2;
-        }
-        model_path = a;
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_LONG("-p", NULL, &p, 0, BENCH_MAX_TOKENS),
+        CLI_OPT_LONG("-n", NULL, &n, 0, BENCH_MAX_TOKENS),
+        CLI_OPT_LONG("--threads", "-t", &threads, 1, 256),
+        CLI_OPT_LONGS("--depth", NULL, depths, &n_depths, BENCH_MAX_DEPTHS, 0, BENCH_MAX_TOKENS),
+        CLI_OPT_LONG("--reps", NULL, &reps, 1, 1000),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_FLAG("--json", NULL, &json),
+        CLI_OPT_OFF("--no-roofline", NULL, &roofline),
+        CLI_OPT_END};
+    const cli_args spec = {"bench", opts, usage, &model_path, "model", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (!model_path) {
         cli_error("bench", "need MODEL (see mixlm bench --help)");
         return 2;

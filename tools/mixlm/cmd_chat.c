@@ -258,57 +258,30 @@ int cmd_chat(int argc, char **argv) {
     const char *model_arg = NULL, *kv_arg = "f32";
     long max_tokens = 256, ctx = 0, threads = cli_default_threads(), top_k = -1;
     float temp = NAN, top_p = NAN, min_p = NAN;
-    unsigned long long seed = 0;
+    uint64_t seed = 0;
     bool have_seed = false;
     chat c;
     memset(&c, 0, sizeof c);
     c.reuse = true;
     c.pending = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--no-reuse")) { c.reuse = false; continue; }
-        if (!strcmp(a, "--stats")) { c.stats = true; continue; }
-        static const char *const with_value[] = {"-m", "--model", "--system", "-n", "--max-tokens",
-            "--temp", "--top-k", "--top-p", "--min-p", "--seed", "--ctx", "--threads", "--kv", NULL};
-        int known = 0;
-        for (size_t k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
-        if (!known) {
-            cli_error("chat", "unknown option %s (see mixlm chat --help)", a);
-            return 2;
-        }
-        if (i + 1 >= argc) {
-            cli_error("chat", "%s needs a value", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        int ok = 1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_arg = v;
-        else if (!strcmp(a, "--system")) c.system_msg = v;
-        else if (!strcmp(a, "--kv")) kv_arg = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = cli_parse_long(v, 1, 1L << 30, &max_tokens);
-        else if (!strcmp(a, "--top-k")) ok = cli_parse_long(v, 0, 1L << 30, &top_k);
-        else if (!strcmp(a, "--ctx")) ok = cli_parse_long(v, 1, 1L << 24, &ctx);
-        else if (!strcmp(a, "--threads")) ok = cli_parse_long(v, 1, 256, &threads);
-        else if (!strcmp(a, "--temp")) ok = cli_parse_float("chat", a, v, 0, 100, &temp);
-        else if (!strcmp(a, "--top-p")) ok = cli_parse_float("chat", a, v, 0, 1, &top_p);
-        else if (!strcmp(a, "--min-p")) ok = cli_parse_float("chat", a, v, 0, 1, &min_p);
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            seed = strtoull(v, &end, 10);
-            ok = !errno && !*end && *v && v[0] != '-';
-            have_seed = true;
-        }
-        if (!ok) { /* cli_parse_float said why already; one line per error */
-            bool said = !strcmp(a, "--temp") || !strcmp(a, "--top-p") || !strcmp(a, "--min-p");
-            if (!said) cli_error("chat", "%s: bad value '%s'", a, v);
-            return 2;
-        }
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--model", "-m", &model_arg),
+        CLI_OPT_STR("--system", NULL, &c.system_msg),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_LONG("--max-tokens", "-n", &max_tokens, 1, 1L << 30),
+        CLI_OPT_FLOAT("--temp", NULL, &temp, 0, 100),
+        CLI_OPT_LONG("--top-k", NULL, &top_k, 0, 1L << 30),
+        CLI_OPT_FLOAT("--top-p", NULL, &top_p, 0, 1),
+        CLI_OPT_FLOAT("--min-p", NULL, &min_p, 0, 1),
+        CLI_OPT_U64("--seed", NULL, &seed, &have_seed),
+        CLI_OPT_LONG("--ctx", NULL, &ctx, 1, 1L << 24),
+        CLI_OPT_LONG("--threads", NULL, &threads, 1, 256),
+        CLI_OPT_OFF("--no-reuse", NULL, &c.reuse),
+        CLI_OPT_FLAG("--stats", NULL, &c.stats),
+        CLI_OPT_END};
+    const cli_args spec = {"chat", opts, usage, NULL, NULL, "type messages on stdin"};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     mx_type kv_type;
     if (!cli_parse_kv_type(kv_arg, &kv_type)) {
         cli_error("chat", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);

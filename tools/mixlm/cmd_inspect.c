@@ -128,29 +128,14 @@ static int inspect_contract_file(const char *file, int json) {
 
 int cmd_inspect(int argc, char **argv) {
     const char *path = NULL, *contract_file = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (!strcmp(argv[i], "--contract")) {
-            if (i + 1 >= argc) {
-                cli_error("inspect", "--contract needs a FILE (see mixlm inspect --help)");
-                return 2;
-            }
-            contract_file = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            cli_error("inspect", "unknown option '%s' (see mixlm inspect --help)", argv[i]);
-            return 2;
-        } else if (!path) {
-            path = argv[i];
-        } else {
-            cli_error("inspect", "more than one MODEL given ('%s', '%s')", path, argv[i]);
-            return 2;
-        }
-    }
+    bool json = false;
+    const cli_opt opts[] = {
+        CLI_OPT_FLAG("--json", NULL, &json),
+        CLI_OPT_STR("--contract", NULL, &contract_file),
+        CLI_OPT_END};
+    const cli_args spec = {"inspect", opts, usage, &path, "MODEL", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (contract_file) {
         if (path) {
             cli_error("inspect", "give a MODEL or --contract FILE, not both");

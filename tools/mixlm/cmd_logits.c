@@ -30,43 +30,17 @@ int cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *tokens_arg = NULL, *out_path = NULL, *kv_arg = "f32";
     long chunk = 0, threads = cli_default_threads();
     bool reference = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--reference")) {
-            reference = true;
-            continue;
-        }
-        bool has_val = i + 1 < argc;
-        if (!strcmp(a, "--tokens") || !strcmp(a, "--out") || !strcmp(a, "--chunk") ||
-            !strcmp(a, "--threads") || !strcmp(a, "--kv")) {
-            if (!has_val) {
-                cli_error("logits", "%s needs a value", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--tokens")) tokens_arg = v;
-            else if (!strcmp(a, "--out")) out_path = v;
-            else if (!strcmp(a, "--kv")) kv_arg = v;
-            else if (!cli_parse_long(v, 1, 1 << 20, !strcmp(a, "--chunk") ? &chunk : &threads)) {
-                cli_error("logits", "%s: '%s' is not a number in 1..%d", a, v, 1 << 20);
-                return 2;
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            cli_error("logits", "unknown option %s (see mixlm logits --help)", a);
-            return 2;
-        }
-        if (model_path) {
-            cli_error("logits", "more than one model given ('%s' and '%s')", model_path, a);
-            return 2;
-        }
-        model_path = a;
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--tokens", NULL, &tokens_arg),
+        CLI_OPT_STR("--out", NULL, &out_path),
+        CLI_OPT_LONG("--chunk", NULL, &chunk, 1, 1 << 20),
+        CLI_OPT_LONG("--threads", NULL, &threads, 1, 256),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_FLAG("--reference", NULL, &reference),
+        CLI_OPT_END};
+    const cli_args spec = {"logits", opts, usage, &model_path, "model", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (!model_path || !tokens_arg || !out_path) {
         cli_error("logits", "need MODEL, --tokens and --out (see mixlm logits --help)");
         return 2;
@@ -76,7 +50,6 @@ int cmd_logits(int argc, char **argv) {
         cli_error("logits", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
         return 2;
     }
-    if (threads > 256) threads = 256;
 
     int32_t *tokens = NULL;
     int32_t n_tokens = 0;

@@ -76,43 +76,17 @@ int cmd_perplexity(int argc, char **argv) {
     const char *model_path = NULL, *tokens_arg = NULL, *file = NULL, *kv_arg = "f32";
     long ctx = 0, threads = cli_default_threads();
     bool json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            json = true;
-            continue;
-        }
-        if (!strcmp(a, "--tokens") || !strcmp(a, "--file") || !strcmp(a, "--ctx") ||
-            !strcmp(a, "--threads") || !strcmp(a, "--kv")) {
-            if (i + 1 >= argc) {
-                cli_error("perplexity", "%s needs a value", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--tokens")) tokens_arg = v;
-            else if (!strcmp(a, "--file")) file = v;
-            else if (!strcmp(a, "--kv")) kv_arg = v;
-            else if (!cli_parse_long(v, !strcmp(a, "--ctx") ? 2 : 1, 1 << 24,
-                                     !strcmp(a, "--ctx") ? &ctx : &threads)) {
-                cli_error("perplexity", "%s: '%s' is not a valid number", a, v);
-                return 2;
-            }
-            continue;
-        }
-        if (a[0] == '-' && a[1]) {
-            cli_error("perplexity", "unknown option %s (see mixlm perplexity --help)", a);
-            return 2;
-        }
-        if (model_path) {
-            cli_error("perplexity", "more than one model given ('%s' and '%s')", model_path, a);
-            return 2;
-        }
-        model_path = a;
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--tokens", NULL, &tokens_arg),
+        CLI_OPT_STR("--file", NULL, &file),
+        CLI_OPT_LONG("--ctx", NULL, &ctx, 2, 1 << 24),
+        CLI_OPT_LONG("--threads", NULL, &threads, 1, 256),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_FLAG("--json", NULL, &json),
+        CLI_OPT_END};
+    const cli_args spec = {"perplexity", opts, usage, &model_path, "model", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (!model_path || (!tokens_arg) == (!file)) {
         cli_error("perplexity", "need MODEL and one of --tokens or --file (see --help)");
         return 2;
@@ -122,7 +96,6 @@ int cmd_perplexity(int argc, char **argv) {
         cli_error("perplexity", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
         return 2;
     }
-    if (threads > 256) threads = 256;
 
     int32_t *tokens = NULL, n_tokens = 0;
     if (tokens_arg) {

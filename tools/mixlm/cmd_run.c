@@ -4,7 +4,6 @@
 #include "cli.h"
 #include "cli_engine.h"
 
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -97,14 +96,6 @@ static bool on_event(void *user, const mixlm_gen_event *ev) {
 
 /* ---- The command --------------------------------------------------------------------------- */
 
-static int need_long(const char *opt, const char *v, long lo, long hi, long *out) {
-    if (!cli_parse_long(v, lo, hi, out)) {
-        cli_error("run", "%s: '%s' is not a whole number in %ld..%ld", opt, v, lo, hi);
-        return 0;
-    }
-    return 1;
-}
-
 /* The first Ctrl-C sets this and the generation loop stops at the next token or prompt chunk;
  * the handler then resets itself (SA_RESETHAND), so a second Ctrl-C ends the process at once. */
 static volatile int g_cancel = 0;
@@ -136,75 +127,41 @@ int cmd_run(int argc, char **argv) {
     uint64_t seed = 0;
     bool have_seed = false;
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--chat")) { chat = true; continue; }
-        if (!strcmp(a, "--json")) { json = true; continue; }
-        if (!strcmp(a, "--ignore-eos")) { ignore_eos = true; continue; }
-        static const char *const with_value[] = {
-            "-m", "--model", "-p", "--prompt", "-f", "--file", "--tokens", "-n", "--max-tokens",
-            "--system", "--temp", "--top-k", "--top-p", "--min-p", "--typical-p",
-            "--repeat-penalty", "--presence-penalty", "--frequency-penalty", "--penalty-window",
-            "--seed", "--stop", "--logprobs", "--ctx", "--chunk", "--threads", "--kv", NULL};
-        int known = 0;
-        for (size_t k = 0; with_value[k]; k++) known |= !strcmp(a, with_value[k]);
-        if (!known) {
-            if (a[0] == '-') cli_error("run", "unknown option %s (see mixlm run --help)", a);
-            else cli_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--model", "-m", &model_arg),
+        CLI_OPT_STR("--prompt", "-p", &prompt),
+        CLI_OPT_STR("--file", "-f", &prompt_file),
+        CLI_OPT_STR("--tokens", NULL, &tokens_arg),
+        CLI_OPT_STR("--system", NULL, &system_msg),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_FLAG("--chat", NULL, &chat),
+        CLI_OPT_FLAG("--json", NULL, &json),
+        CLI_OPT_FLAG("--ignore-eos", NULL, &ignore_eos),
+        CLI_OPT_LONG("--max-tokens", "-n", &max_tokens, -1, 1L << 30),
+        CLI_OPT_FLOAT("--temp", NULL, &temp, 0, 100),
+        CLI_OPT_LONG("--top-k", NULL, &top_k, 0, 1L << 30),
+        CLI_OPT_FLOAT("--top-p", NULL, &top_p, 0, 1),
+        CLI_OPT_FLOAT("--min-p", NULL, &min_p, 0, 1),
+        CLI_OPT_FLOAT("--typical-p", NULL, &typical_p, 1e-6, 1),
+        CLI_OPT_FLOAT("--repeat-penalty", NULL, &rep, 1e-6, 100),
+        CLI_OPT_FLOAT("--presence-penalty", NULL, &pres, -100, 100),
+        CLI_OPT_FLOAT("--frequency-penalty", NULL, &freq, -100, 100),
+        CLI_OPT_LONG("--penalty-window", NULL, &window, -1, 1L << 24),
+        CLI_OPT_LONG("--logprobs", NULL, &logprobs, 0, MIXLM_MAX_TOP_LOGPROBS),
+        CLI_OPT_LONG("--ctx", NULL, &ctx, 1, 1L << 24),
+        CLI_OPT_LONG("--chunk", NULL, &chunk, 0, 1L << 24),
+        CLI_OPT_LONG("--threads", NULL, &threads, 1, 256),
+        CLI_OPT_U64("--seed", NULL, &seed, &have_seed),
+        CLI_OPT_STRS("--stop", NULL, stops, &n_stops, MAX_STOPS),
+        CLI_OPT_END};
+    const cli_args spec = {"run", opts, usage, NULL, NULL, "the prompt goes after -p"};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
+    for (int k = 0; k < n_stops; k++) {
+        if (!*stops[k] || strlen(stops[k]) > MIXLM_MAX_STOP_LEN) {
+            cli_error("run", "--stop strings must have 1..%d bytes", MIXLM_MAX_STOP_LEN);
             return 2;
         }
-        if (i + 1 >= argc) {
-            cli_error("run", "%s needs a value", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        int ok = 1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_arg = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) prompt_file = v;
-        else if (!strcmp(a, "--tokens")) tokens_arg = v;
-        else if (!strcmp(a, "--system")) system_msg = v;
-        else if (!strcmp(a, "--kv")) kv_arg = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) ok = need_long(a, v, -1, 1L << 30, &max_tokens);
-        else if (!strcmp(a, "--temp")) ok = cli_parse_float("run", a, v, 0, 100, &temp);
-        else if (!strcmp(a, "--top-k")) ok = need_long(a, v, 0, 1L << 30, &top_k);
-        else if (!strcmp(a, "--top-p")) ok = cli_parse_float("run", a, v, 0, 1, &top_p);
-        else if (!strcmp(a, "--min-p")) ok = cli_parse_float("run", a, v, 0, 1, &min_p);
-        else if (!strcmp(a, "--typical-p")) ok = cli_parse_float("run", a, v, 1e-6, 1, &typical_p);
-        else if (!strcmp(a, "--repeat-penalty")) ok = cli_parse_float("run", a, v, 1e-6, 100, &rep);
-        else if (!strcmp(a, "--presence-penalty")) ok = cli_parse_float("run", a, v, -100, 100, &pres);
-        else if (!strcmp(a, "--frequency-penalty")) ok = cli_parse_float("run", a, v, -100, 100, &freq);
-        else if (!strcmp(a, "--penalty-window")) ok = need_long(a, v, -1, 1L << 24, &window);
-        else if (!strcmp(a, "--logprobs")) ok = need_long(a, v, 0, MIXLM_MAX_TOP_LOGPROBS, &logprobs);
-        else if (!strcmp(a, "--ctx")) ok = need_long(a, v, 1, 1L << 24, &ctx);
-        else if (!strcmp(a, "--chunk")) ok = need_long(a, v, 0, 1L << 24, &chunk);
-        else if (!strcmp(a, "--threads")) ok = need_long(a, v, 1, 256, &threads);
-        else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || *end || !*v || v[0] == '-') {
-                cli_error("run", "--seed: '%s' is not a whole number >= 0", v);
-                ok = 0;
-            }
-            seed = s;
-            have_seed = true;
-        } else if (!strcmp(a, "--stop")) {
-            if (n_stops == MAX_STOPS) {
-                cli_error("run", "at most %d --stop strings", MAX_STOPS);
-                ok = 0;
-            } else if (!*v || strlen(v) > MIXLM_MAX_STOP_LEN) {
-                cli_error("run", "--stop strings must have 1..%d bytes", MIXLM_MAX_STOP_LEN);
-                ok = 0;
-            } else {
-                stops[n_stops++] = v;
-            }
-        }
-        if (!ok) return 2;
     }
     if (!!prompt + !!prompt_file + !!tokens_arg != 1) {
         cli_error("run", "give the prompt once: -p TEXT, -f FILE or --tokens LIST (see mixlm run --help)");

@@ -41,108 +41,44 @@ static void serve_usage(FILE *out) {
         "  -h, --help              this help\n");
 }
 
-static int parse_long(const char *s, long lo, long hi, long *out) {
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
-
-/* The bundled model: the first .gguf file or model folder (config.json) in the source tree's
- * models/ (a build run in place) or the installed one. malloc'd path, NULL when none. */
-
 int cmd_serve(int argc, char **argv) {
     mx_server_params p = mx_server_default_params();
     const char *model = NULL, *port_file = NULL, *template_file = NULL, *tokenizer = NULL;
     long ctx = 0, grace = 10, fake_delay = 0, threads = 0;
-    int fake = 0;
+    long port = p.port, slots = p.n_slots, queue = p.queue_cap, max_tokens = p.max_tokens_cap;
+    long max_body = (long)p.max_body, timeout = (long)p.timeout_s, max_conn = p.max_connections;
+    bool fake = false;
     p.api_key = getenv("MIXLM_API_KEY");
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        long n = 0;
-#define NEED_VALUE()                                              \
-    do {                                                          \
-        if (!v) {                                                 \
-            cli_error("serve", "option %s needs a value", a);     \
-            return 2;                                             \
-        }                                                         \
-        i++;                                                      \
-    } while (0)
-#define NUM(lo, hi)                                                           \
-    do {                                                                      \
-        NEED_VALUE();                                                         \
-        if (!parse_long(v, lo, hi, &n)) {                                     \
-            cli_error("serve", "%s: '%s' is not a number in [%ld, %ld]", a, v, \
-                      (long)(lo), (long)(hi));                                \
-            return 2;                                                         \
-        }                                                                     \
-    } while (0)
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            serve_usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
-            NEED_VALUE();
-            model = v;
-        } else if (!strcmp(a, "--host")) {
-            NEED_VALUE();
-            p.host = v;
-        } else if (!strcmp(a, "--port")) {
-            NUM(0, 65535);
-            p.port = (uint16_t)n;
-        } else if (!strcmp(a, "--port-file")) {
-            NEED_VALUE();
-            port_file = v;
-        } else if (!strcmp(a, "--parallel")) {
-            NUM(1, 256);
-            p.n_slots = (int32_t)n;
-        } else if (!strcmp(a, "--ctx")) {
-            NUM(2, 1 << 24);
-            ctx = n;
-        } else if (!strcmp(a, "--threads")) {
-            NUM(0, 256);
-            threads = n;
-        } else if (!strcmp(a, "--tokenizer")) {
-            NEED_VALUE();
-            tokenizer = v;
-        } else if (!strcmp(a, "--template")) {
-            NEED_VALUE();
-            template_file = v;
-        } else if (!strcmp(a, "--api-key")) {
-            NEED_VALUE();
-            p.api_key = v;
-        } else if (!strcmp(a, "--queue")) {
-            NUM(0, 1 << 20);
-            p.queue_cap = (int32_t)n;
-        } else if (!strcmp(a, "--max-tokens")) {
-            NUM(1, 1 << 24);
-            p.max_tokens_cap = (int32_t)n;
-        } else if (!strcmp(a, "--max-body")) {
-            NUM(16, 1L << 30);
-            p.max_body = (size_t)n;
-        } else if (!strcmp(a, "--timeout")) {
-            NUM(1, 86400);
-            p.timeout_s = (uint32_t)n;
-        } else if (!strcmp(a, "--max-connections")) {
-            NUM(1, 10000);
-            p.max_connections = (int32_t)n;
-        } else if (!strcmp(a, "--grace")) {
-            NUM(0, 3600);
-            grace = n;
-        } else if (!strcmp(a, "--fake-backend")) {
-            fake = 1;
-        } else if (!strcmp(a, "--fake-delay-us")) {
-            NUM(0, 10000000);
-            fake_delay = n;
-        } else {
-            cli_error("serve", "unknown option '%s' (see mixlm serve --help)", a);
-            return 2;
-        }
-#undef NUM
-#undef NEED_VALUE
-    }
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--model", "-m", &model),
+        CLI_OPT_STR("--host", NULL, &p.host),
+        CLI_OPT_LONG("--port", NULL, &port, 0, 65535),
+        CLI_OPT_STR("--port-file", NULL, &port_file),
+        CLI_OPT_LONG("--parallel", NULL, &slots, 1, 256),
+        CLI_OPT_LONG("--ctx", NULL, &ctx, 2, 1 << 24),
+        CLI_OPT_LONG("--threads", NULL, &threads, 0, 256),
+        CLI_OPT_STR("--tokenizer", NULL, &tokenizer),
+        CLI_OPT_STR("--template", NULL, &template_file),
+        CLI_OPT_STR("--api-key", NULL, &p.api_key),
+        CLI_OPT_LONG("--queue", NULL, &queue, 0, 1 << 20),
+        CLI_OPT_LONG("--max-tokens", NULL, &max_tokens, 1, 1 << 24),
+        CLI_OPT_LONG("--max-body", NULL, &max_body, 16, 1L << 30),
+        CLI_OPT_LONG("--timeout", NULL, &timeout, 1, 86400),
+        CLI_OPT_LONG("--max-connections", NULL, &max_conn, 1, 10000),
+        CLI_OPT_LONG("--grace", NULL, &grace, 0, 3600),
+        CLI_OPT_FLAG("--fake-backend", NULL, &fake),
+        CLI_OPT_LONG("--fake-delay-us", NULL, &fake_delay, 0, 10000000),
+        CLI_OPT_END};
+    const cli_args spec = {"serve", opts, serve_usage, NULL, NULL, NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
+    p.port = (uint16_t)port;
+    p.n_slots = (int32_t)slots;
+    p.queue_cap = (int32_t)queue;
+    p.max_tokens_cap = (int32_t)max_tokens;
+    p.max_body = (size_t)max_body;
+    p.timeout_s = (uint32_t)timeout;
+    p.max_connections = (int32_t)max_conn;
 
     mx_srv_backend be;
     mixlm_status st;
@@ -197,17 +133,17 @@ int cmd_serve(int argc, char **argv) {
         cli_lib_error("serve", "start", st);
         return 1;
     }
-    unsigned port = mx_server_port(srv);
+    unsigned bound = mx_server_port(srv);
     if (port_file) {
         FILE *f = fopen(port_file, "w");
-        if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0) {
+        if (!f || fprintf(f, "%u\n", bound) < 0 || fclose(f) != 0) {
             cli_error("serve", "cannot write %s: %s", port_file, strerror(errno));
             mx_server_free(srv);
             return 1;
         }
     }
     fprintf(stderr, "mixlm serve: model %s, %d slots, listening on http://%s%s%s:%u\n", be.model_id,
-            (int)p.n_slots, strchr(p.host, ':') ? "[" : "", p.host, strchr(p.host, ':') ? "]" : "", port);
+            (int)p.n_slots, strchr(p.host, ':') ? "[" : "", p.host, strchr(p.host, ':') ? "]" : "", bound);
     int sig = 0;
     sigwait(&set, &sig);
     fprintf(stderr, "mixlm serve: %s: finishing requests (up to %ld s)\n",

@@ -42,46 +42,17 @@ static char *read_stdin(size_t *len) {
 int cmd_template(int argc, char **argv) {
     const char *model = NULL, *tmpl_file = NULL, *messages = NULL;
     bool add_gen = false;
-    long long now = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--template") || !strcmp(a, "--messages") || !strcmp(a, "--now") ||
-                   !strcmp(a, "-m") || !strcmp(a, "--model")) {
-            if (i + 1 >= argc) {
-                cli_error("template", "%s needs a value", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--template")) tmpl_file = v;
-            else if (!strcmp(a, "--messages")) messages = v;
-            else if (!strcmp(a, "--now")) {
-                char *end = NULL;
-                now = strtoll(v, &end, 10);
-                if (!end || *end || end == v || now <= 0) {
-                    cli_error("template", "--now needs a positive number of seconds, got '%s'", v);
-                    return 2;
-                }
-            } else if (model) {
-                cli_error("template", "more than one model given");
-                return 2;
-            } else {
-                model = v;
-            }
-        } else if (!strcmp(a, "--add-generation-prompt")) {
-            add_gen = true;
-        } else if (a[0] == '-' && a[1]) {
-            cli_error("template", "unknown option '%s' (see mixlm template --help)", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            cli_error("template", "unexpected argument '%s'", a);
-            return 2;
-        }
-    }
+    long now = 0;
+    const cli_opt opts[] = {
+        CLI_OPT_STR("--template", NULL, &tmpl_file),
+        CLI_OPT_STR("--messages", NULL, &messages),
+        CLI_OPT_LONG("--now", NULL, &now, 1, 1e15), /* seconds since 1970, for strftime_now */
+        CLI_OPT_STR("--model", "-m", &model),
+        CLI_OPT_FLAG("--add-generation-prompt", NULL, &add_gen),
+        CLI_OPT_END};
+    const cli_args spec = {"template", opts, usage, &model, "model", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (!model && !tmpl_file) {
         cli_error("template", "no model given (see mixlm template --help)");
         return 2;

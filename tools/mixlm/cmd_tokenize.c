@@ -189,27 +189,21 @@ static int run_bench(const char *tok_path, const char *file, int repeat) {
 int cmd_tokenize(int argc, char **argv) {
     const char *path = NULL, *text = NULL, *bench = NULL;
     bool jsonl = false, decode = false, add_special = true, skip_special = false;
-    int repeat = 3;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--jsonl")) jsonl = true;
-        else if (!strcmp(a, "--decode")) decode = true;
-        else if (!strcmp(a, "--no-special")) add_special = false;
-        else if (!strcmp(a, "--skip-special")) skip_special = true;
-        else if (!strcmp(a, "--text") && i + 1 < argc) text = argv[++i];
-        else if (!strcmp(a, "--bench") && i + 1 < argc) bench = argv[++i];
-        else if (!strcmp(a, "--repeat") && i + 1 < argc) {
-            repeat = atoi(argv[++i]);
-            if (repeat < 1 || repeat > 1000) { cli_error("tokenize", "--repeat must be 1..1000"); return 2; }
-        } else if (a[0] == '-' && a[1]) {
-            cli_error("tokenize", "unknown option %s (see mixlm tokenize --help)", a);
-            return 2;
-        } else if (!path) path = a;
-        else { cli_error("tokenize", "unexpected argument %s", a); return 2; }
-    }
+    long repeat = 3;
+    const cli_opt opts[] = {
+        CLI_OPT_FLAG("--jsonl", NULL, &jsonl),
+        CLI_OPT_FLAG("--decode", NULL, &decode),
+        CLI_OPT_OFF("--no-special", NULL, &add_special),
+        CLI_OPT_FLAG("--skip-special", NULL, &skip_special),
+        CLI_OPT_STR("--text", NULL, &text),
+        CLI_OPT_STR("--bench", NULL, &bench),
+        CLI_OPT_LONG("--repeat", NULL, &repeat, 1, 1000),
+        CLI_OPT_END};
+    const cli_args spec = {"tokenize", opts, usage, &path, "tokenizer", NULL};
+    int parsed = cli_parse_args(&spec, argc, argv);
+    if (parsed >= 0) return parsed;
     if (!path) { usage(stderr); return 2; }
-    if (bench) return run_bench(path, bench, repeat);
+    if (bench) return run_bench(path, bench, (int)repeat);
     if (!jsonl && !text) { cli_error("tokenize", "give --jsonl or --text TEXT (see --help)"); return 2; }
     if (decode && !jsonl) { cli_error("tokenize", "--decode needs --jsonl"); return 2; }
     mixlm_tokenizer *tok = NULL;
