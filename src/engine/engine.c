@@ -528,6 +528,37 @@ static void mm_run(mx_engine *e, mm_task *task) {
     mx_pool_run(e->pool, mm_worker, task);
 }
 
+/* The gated activation g = act(g) * u over the step's rows, in pieces of ACT_PIECE elements
+ * that start at multiples of ACT_PIECE within a row: every element is computed by the same
+ * code (SIMD body or scalar tail of its row) whatever the thread count or prompt split. */
+#define ACT_PIECE 1024
+typedef struct act_task {
+    float *g;
+    const float *u;
+    int64_t F;
+    int n_tok;
+    mx_act_mul_fn fn;
+} act_task;
+
+static void act_worker(void *ctx, int ith, int nth) {
+    const act_task *a = ctx;
+    const int64_t per_row = (a->F + ACT_PIECE - 1) / ACT_PIECE;
+    int64_t i0, i1;
+    mx_split_rows(per_row * a->n_tok, ith, nth, &i0, &i1);
+    for (int64_t i = i0; i < i1; i++) {
+        const int64_t t = i / per_row, c0 = (i % per_row) * ACT_PIECE;
+        const int64_t off = t * a->F + c0;
+        a->fn(a->g + off, a->u + off, MX_MIN((int64_t)ACT_PIECE, a->F - c0));
+    }
+}
+
+static void act_run(mx_engine *e, int n_tok) {
+    act_task a = {.g = e->g, .u = e->u, .F = e->hp.n_ff, .n_tok = n_tok,
+                  .fn = e->hp.act == MX_ACT_GELU_TANH ? mx_kernels_gelu_tanh_mul() : mx_kernels_silu_mul()};
+    if ((int64_t)n_tok * a.F >= 16 * ACT_PIECE) mx_pool_run(e->pool, act_worker, &a);
+    else act_worker(&a, 0, 1);
+}
+
 void mx_attn_key_range(const mx_layer_spec *spec, int64_t q, int64_t *k0) {
     switch (spec->attn) {
     case MX_ATTN_SLIDING: *k0 = MX_MAX((int64_t)0, q - spec->window + 1); break;
@@ -784,10 +815,7 @@ static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int
         mm_task gu = {.n_tok = n, .n_jobs = 2,
                       .jobs = {{&l->gate, e->xb, E, e->g, F}, {&l->up, e->xb, E, e->u, F}}};
         mm_run(e, &gu);
-        for (int t = 0; t < n; t++) {
-            if (hp->act == MX_ACT_GELU_TANH) mx_gelu_tanh_mul(e->g + t * F, e->u + t * F, F);
-            else mx_silu_mul(e->g + t * F, e->u + t * F, F);
-        }
+        act_run(e, n);
         mm_task dn = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->down, e->g, F, e->o, E}}};
         mm_run(e, &dn);
         for (int t = 0; t < n; t++) {

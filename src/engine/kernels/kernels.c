@@ -11,6 +11,7 @@ static mx_type_kernels g_active[MX_TYPE_COUNT];
 static mx_type_kernels g_avx2[MX_TYPE_COUNT];
 static const char *g_isa = "reference";
 static mx_gemm_f32_fn g_gemm;
+static mx_act_mul_fn g_gelu = mx_gelu_tanh_mul, g_silu = mx_silu_mul;
 static atomic_bool g_force_ref = false;
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -40,6 +41,8 @@ static void fill_locked(void) {
     memset(g_avx2, 0, sizeof g_avx2);
     g_isa = "reference";
     g_gemm = mx_gemm_f32_ref_fn();
+    g_gelu = mx_gelu_tanh_mul;
+    g_silu = mx_silu_mul;
 #if defined(MIXLM_HAVE_X86_KERNELS)
     if (mx_kernels_have_avx2()) {
         /* The AVX2 table is the reference table with the entries kernels_avx2.c implements
@@ -51,6 +54,8 @@ static void fill_locked(void) {
         if (!atomic_load(&g_force_ref)) {
             memcpy(g_active, g_avx2, sizeof g_active);
             g_gemm = mx_gemm_f32_avx2_fn();
+            g_gelu = mx_gelu_tanh_mul_avx2_fn();
+            g_silu = mx_silu_mul_avx2_fn();
             g_isa = "avx2";
         }
     }
@@ -94,7 +99,19 @@ mx_gemm_f32_fn mx_kernels_gemm_f32(void) {
     return g_gemm;
 }
 
+mx_act_mul_fn mx_kernels_gelu_tanh_mul(void) {
+    ensure_ready();
+    return g_gelu;
+}
+
+mx_act_mul_fn mx_kernels_silu_mul(void) {
+    ensure_ready();
+    return g_silu;
+}
+
 #if !defined(MIXLM_HAVE_X86_KERNELS)
 void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
+mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
+mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
 #endif

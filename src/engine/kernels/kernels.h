@@ -113,4 +113,13 @@ void mx_gelu_tanh_mul(float *a, const float *b, int64_t n);
 /* In-place SiLU of a times b: a[i] = a[i] / (1 + exp(-a[i])) * b[i]. */
 void mx_silu_mul(float *a, const float *b, int64_t n);
 
+/* The active gated activations: the two above (libm), or AVX2 siblings that compute the same
+ * formulas as x / (1 + e^-z) with a polynomial exp (within a few ulp of the reference; tests in
+ * tests/test_kernels_act.c). The AVX2 ones are NULL without x86 kernels. */
+typedef void (*mx_act_mul_fn)(float *a, const float *b, int64_t n);
+mx_act_mul_fn mx_kernels_gelu_tanh_mul(void);
+mx_act_mul_fn mx_kernels_silu_mul(void);
+mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void);
+mx_act_mul_fn mx_silu_mul_avx2_fn(void);
+
 #endif /* MX_KERNELS_H */

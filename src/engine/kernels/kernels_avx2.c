@@ -337,6 +337,58 @@ static void gemm_f32_avx2(const float *w, int64_t ws, int nr, const float *x, in
 
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return gemm_f32_avx2; }
 
+/* ---- gated activations ------------------------------------------------------------------ */
+
+/* e^x for x <= 88: n = round(x log2 e), r = x - n ln 2 in two steps (Cody-Waite; r in
+ * [-0.35, 0.35]), e^r by its Taylor polynomial to degree 7 (truncation < 1e-8 relative), times
+ * 2^n built in the exponent bits. Below -87 the result is clamped to e^-87 (callers add 1). */
+static inline __m256 exp_avx2(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* 0.5 x (1 + tanh(u)) = x / (1 + e^(-2u)), u = sqrt(2/pi) (x + 0.044715 x^3). */
+static void gelu_tanh_mul_avx2(float *a, const float *b, int64_t n) {
+    const __m256 c2 = _mm256_set1_ps(-2.0f * 0.7978845608028654f), k = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(a + i);
+        const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
+        const __m256 z = _mm256_mul_ps(c2, _mm256_fmadd_ps(k, x3, x));
+        const __m256 g = _mm256_div_ps(x, _mm256_add_ps(one, exp_avx2(z)));
+        _mm256_storeu_ps(a + i, _mm256_mul_ps(g, _mm256_loadu_ps(b + i)));
+    }
+    if (i < n) mx_gelu_tanh_mul(a + i, b + i, n - i);
+}
+
+static void silu_mul_avx2(float *a, const float *b, int64_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_loadu_ps(a + i);
+        const __m256 g = _mm256_div_ps(x, _mm256_add_ps(one, exp_avx2(_mm256_xor_ps(x, neg))));
+        _mm256_storeu_ps(a + i, _mm256_mul_ps(g, _mm256_loadu_ps(b + i)));
+    }
+    if (i < n) mx_silu_mul(a + i, b + i, n - i);
+}
+
+mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return gelu_tanh_mul_avx2; }
+mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
+
 void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_F32].dot = dot_f32_avx2;
     t[MX_TYPE_F32].axpy = axpy_f32_avx2;
