@@ -134,22 +134,26 @@ static void test_dot_q_exact(void) {
 }
 
 /* gemm_q == dot_q of the same table, bit for bit, for tile shapes that are not multiples of
- * any blocking (1..13 rows, 1..9 tokens) and an output stride wider than the rows. */
+ * any blocking (1..70 rows, 1..37 tokens: partial register tiles, partial groups of 8 tokens,
+ * more than one pass of tokens and of rows), a length of 40 blocks of 32 (5 of 256) that the
+ * AVX2 kernel cuts into segments of 16 with a partial last one, and an output stride wider
+ * than the rows. */
 static void test_gemm_q_equals_dot_q(void) {
     mx_type types[MX_TYPE_COUNT];
     const int nty = int_types(types);
     for (int ti = 0; ti < nty; ti++) {
         const mx_type t = types[ti];
-        const int64_t n = 1024; /* a multiple of 32 and 256 */
+        const int64_t n = 1280; /* a multiple of 32 and 256 */
         qcase c;
-        if (!qcase_make(t, n, 13, 9, &c)) continue;
+        if (!qcase_make(t, n, 70, 37, &c)) continue;
         for (int set = 0; set < n_sets(); set++) {
             const mx_type_kernels *k = set_get(set, t);
             CHECK_MSG(k && k->gemm_q && k->dot_q, "type %d %s: gemm_q and dot_q", (int)t, set_name(set));
             if (!k || !k->gemm_q) continue;
             int same = 1;
             const int shapes[][2] = {{1, 1}, {1, 9}, {13, 1}, {2, 3}, {3, 2}, {4, 4}, {5, 3},
-                                     {7, 5}, {8, 6}, {9, 7}, {13, 9}, {12, 8}, {11, 2}};
+                                     {7, 5}, {8, 6}, {9, 7}, {13, 9}, {12, 8}, {11, 2},
+                                     {64, 32}, {65, 33}, {70, 37}, {3, 17}};
             for (size_t s = 0; s < MX_ARRAY_LEN(shapes); s++) {
                 const int nr = shapes[s][0], nt = shapes[s][1];
                 const int64_t ys = nr + 3;

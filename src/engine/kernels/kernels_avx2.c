@@ -176,110 +176,173 @@ static void from_f32_q8_0_avx2(const float *x, void *row, int64_t n) {
 
 /* ---- Q8_0 x Q8_0: the integer path ------------------------------------------------------ */
 
-/* The 32 int8 x int8 products of a block as 8 int32 lanes (lane j = elements 4j..4j+3), then
- * f32: maddubs needs an unsigned first operand, so it multiplies |w| by x carrying w's sign
- * (the sign trick). Exact: |pair sum| <= 2 * 128 * 127 < 2^15 does not saturate, as long as
- * x holds no -128 (this type's from_f32 clamps to +-127). */
-static inline __m256 q8_0_block_sums(__m256i qw, __m256i aw, __m256i qx) {
-    const __m256i s16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(qx, qw));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+/* The 32 int8 x int8 products of a block as 8 int32 lanes (lane j = elements 4j..4j+3):
+ * maddubs needs an unsigned first operand, so it multiplies |w| by x carrying w's sign (the
+ * sign trick). Exact: |pair sum| <= 2 * 128 * 127 < 2^15 does not saturate, as long as x holds
+ * no -128 (this type's from_f32 clamps to +-127). */
+static inline __m256i q8_0_block_lanes(const mx_block_q8_0 *w, const mx_block_q8_0 *x) {
+    const __m256i qw = _mm256_loadu_si256((const __m256i *)w->qs);
+    const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i s16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qx, qw));
+    return _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
 }
-static inline __m256i q8_0_load(const mx_block_q8_0 *b) {
-    return _mm256_loadu_si256((const __m256i *)b->qs);
-}
-static inline __m256 q8_0_scale(const mx_block_q8_0 *b) {
-    return _mm256_set1_ps(_cvtsh_ss(b->d));
+static inline float q8_0_d(const mx_block_q8_0 *w, const mx_block_q8_0 *x) {
+    return _cvtsh_ss(w->d) * _cvtsh_ss(x->d);
 }
 
-/* The reference's operations: per block acc += (d_w * d_x) * sums as a multiply then an add. */
+/* The reference's operations: per block the exact int32 sum P, then acc = acc + (d_w d_x) * P
+ * (multiply, then add), blocks in order. Four blocks share one horizontal reduction and one
+ * vector multiply; the four additions stay sequential. */
 static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
     const mx_block_q8_0 *w = row, *x = xq;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
-        const __m256i qw = q8_0_load(&w[ib]);
-        const __m256 p = q8_0_block_sums(qw, _mm256_sign_epi8(qw, qw), q8_0_load(&x[ib]));
-        const __m256 d = _mm256_mul_ps(q8_0_scale(&w[ib]), q8_0_scale(&x[ib]));
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(d, p));
+    const int64_t nb = n / MX_QK8_0;
+    float acc = 0.0f;
+    int64_t ib = 0;
+    for (; ib + 4 <= nb; ib += 4) {
+        const __m256i h01 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib], &x[ib]), q8_0_block_lanes(&w[ib + 1], &x[ib + 1]));
+        const __m256i h23 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib + 2], &x[ib + 2]), q8_0_block_lanes(&w[ib + 3], &x[ib + 3]));
+        const __m256i h = _mm256_hadd_epi32(h01, h23); /* [P0..P3 low halves | P0..P3 high halves] */
+        const __m128i p = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)w[ib].d, (short)w[ib + 1].d, (short)w[ib + 2].d,
+                                                      (short)w[ib + 3].d, 0, 0, 0, 0));
+        const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)x[ib].d, (short)x[ib + 1].d, (short)x[ib + 2].d,
+                                                      (short)x[ib + 3].d, 0, 0, 0, 0));
+        const __m128 t = _mm_mul_ps(_mm_mul_ps(dw, dx), _mm_cvtepi32_ps(p));
+        float tv[4];
+        _mm_storeu_ps(tv, t);
+        acc = acc + tv[0];
+        acc = acc + tv[1];
+        acc = acc + tv[2];
+        acc = acc + tv[3];
     }
-    return hsum8(acc);
+    for (; ib < nb; ib++) {
+        const __m256i v = q8_0_block_lanes(&w[ib], &x[ib]);
+        __m128i p = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
+        p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
+        const float t = q8_0_d(&w[ib], &x[ib]) * (float)_mm_cvtsi128_si32(p);
+        acc = acc + t;
+    }
+    return acc;
 }
 
-/* Register tile of RR weight rows x TT tokens: per block each row's |w| and each token's bytes
- * are loaded once and reused across the tile; every (row, token) pair keeps its own accumulator
- * fed exactly as dot_q_q8_0_avx2 feeds its one, so each result equals that dot bit for bit. */
-static inline __attribute__((always_inline)) void
-q8_0_tile(const uint8_t *w, uint64_t rb, const uint8_t *x, uint64_t xb, float *y, int64_t ys,
-          int64_t nb, const int RR, const int TT) {
-    __m256 acc[4][4];
-#pragma GCC unroll 4
-    for (int r = 0; r < RR; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < TT; t++) acc[r][t] = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++) {
-        __m256i qx[4];
-        __m256 dx[4];
-#pragma GCC unroll 4
-        for (int t = 0; t < TT; t++) {
-            const mx_block_q8_0 *bx = (const mx_block_q8_0 *)(x + (uint64_t)t * xb) + ib;
-            qx[t] = q8_0_load(bx);
-            dx[t] = q8_0_scale(bx);
-        }
-#pragma GCC unroll 4
-        for (int r = 0; r < RR; r++) {
-            const mx_block_q8_0 *bw = (const mx_block_q8_0 *)(w + (uint64_t)r * rb) + ib;
-            const __m256i qw = q8_0_load(bw), aw = _mm256_sign_epi8(qw, qw);
-            const __m256 dw = q8_0_scale(bw);
-#pragma GCC unroll 4
-            for (int t = 0; t < TT; t++) {
-                const __m256 p = q8_0_block_sums(qw, aw, qx[t]);
-                acc[r][t] = _mm256_add_ps(acc[r][t], _mm256_mul_ps(_mm256_mul_ps(dw, dx[t]), p));
+/* Tile product with one token per SIMD lane. Tokens are taken in groups of 8; a group's
+ * activation blocks are first re-laid out (a segment of Q8_SEG blocks at a time, in a stack
+ * buffer that stays in L1) as, per block, the 8 tokens' f32 scales and then, per 4-byte chunk c
+ * of the block, the 8 tokens' bytes 4c..4c+3 side by side. A weight row's chunk is then
+ * broadcast and multiplied with all 8 tokens by one maddubs/madd pair, summed over the block's
+ * 8 chunks in int32 (exact), and each lane takes acc = acc + (d_w d_x) * P exactly as
+ * dot_q_q8_0_avx2 does: every result equals that dot bit for bit. Up to Q8_TG groups share
+ * each broadcast weight chunk. The weight rows are read in place from the model. */
+#define Q8_TG 4            /* token groups of 8 per pass over a row */
+#define Q8_SEG 16          /* blocks per activation segment: Q8_TG * Q8_SEG * 288 bytes */
+#define Q8_ROWS 64         /* rows whose accumulators live in one stack array */
+typedef struct q8_seg_block {
+    float d[8];            /* the 8 tokens' scales */
+    int32_t q[8][8];       /* [chunk][token]: bytes 4c..4c+3 of each token */
+} q8_seg_block;
+
+static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb,
+                      q8_seg_block *out) {
+    for (int b = 0; b < nb; b++) {
+        q8_seg_block *o = &out[b];
+        for (int j = 0; j < 8; j++) {
+            if (t0 + j >= nt) {
+                o->d[j] = 0.0f;
+                for (int c = 0; c < 8; c++) o->q[c][j] = 0;
+                continue;
             }
+            const mx_block_q8_0 *bx = (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 + b;
+            o->d[j] = _cvtsh_ss(bx->d);
+            for (int c = 0; c < 8; c++) memcpy(&o->q[c][j], bx->qs + 4 * c, 4);
+        }
+    }
+}
+
+/* One row against ng (1..Q8_TG) packed groups over one segment of nb blocks; acc[g] carried. */
+static inline __attribute__((always_inline)) void
+q8_0_row_seg(const mx_block_q8_0 *w, const q8_seg_block *xs, int64_t seg_stride, int nb,
+             __m256 *acc, const int ng) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 a[Q8_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) a[g] = acc[g];
+    for (int b = 0; b < nb; b++) {
+        __m256i p[Q8_TG];
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g++) p[g] = _mm256_setzero_si256();
+        const int8_t *qs = w[b].qs;
+#pragma GCC unroll 8
+        for (int c = 0; c < 8; c++) {
+            int32_t wc;
+            memcpy(&wc, qs + 4 * c, 4);
+            const __m256i wv = _mm256_set1_epi32(wc), aw = _mm256_sign_epi8(wv, wv);
+#pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) {
+                const __m256i xv = _mm256_load_si256((const __m256i *)xs[g * seg_stride + b].q[c]);
+                const __m256i s16 = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv));
+                p[g] = _mm256_add_epi32(p[g], _mm256_madd_epi16(s16, ones));
+            }
+            /* keep the 8 chunk sums as running totals: left free, the compiler regroups the
+             * (exact) integer additions and spills the partial products */
+#pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) __asm__("" : "+x"(p[g]));
+        }
+        const __m256 dw = _mm256_set1_ps(_cvtsh_ss(w[b].d));
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g++) {
+            const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs[g * seg_stride + b].d));
+            a[g] = _mm256_add_ps(a[g], _mm256_mul_ps(d, _mm256_cvtepi32_ps(p[g])));
         }
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < RR; r++)
-#pragma GCC unroll 4
-        for (int t = 0; t < TT; t++) y[t * ys + r] = hsum8(acc[r][t]);
+    for (int g = 0; g < ng; g++) acc[g] = a[g];
 }
 
-#define Q8_0_TILE(R, T)                                                                          \
-    static void q8_0_tile_##R##x##T(const uint8_t *w, uint64_t rb, const uint8_t *x,             \
-                                    uint64_t xb, float *y, int64_t ys, int64_t nb) {             \
-        q8_0_tile(w, rb, x, xb, y, ys, nb, R, T);                                                \
+#define Q8_ROW_SEG(G)                                                                            \
+    static void q8_0_row_seg_##G(const mx_block_q8_0 *w, const q8_seg_block *xs,               \
+                                 int64_t seg_stride, int nb, __m256 *acc) {                    \
+        q8_0_row_seg(w, xs, seg_stride, nb, acc, G);                                             \
     }
-Q8_0_TILE(1, 1) Q8_0_TILE(1, 2) Q8_0_TILE(1, 3) Q8_0_TILE(1, 4)
-Q8_0_TILE(2, 1) Q8_0_TILE(2, 2) Q8_0_TILE(2, 3) Q8_0_TILE(2, 4)
-Q8_0_TILE(3, 1) Q8_0_TILE(3, 2) Q8_0_TILE(3, 3) Q8_0_TILE(3, 4)
-Q8_0_TILE(4, 1) Q8_0_TILE(4, 2) Q8_0_TILE(4, 3) Q8_0_TILE(4, 4)
-#undef Q8_0_TILE
+Q8_ROW_SEG(1) Q8_ROW_SEG(2) Q8_ROW_SEG(3) Q8_ROW_SEG(4)
+#undef Q8_ROW_SEG
+typedef void (*q8_row_seg_fn)(const mx_block_q8_0 *, const q8_seg_block *, int64_t, int, __m256 *);
+static const q8_row_seg_fn g_q8_row_seg[Q8_TG] = {q8_0_row_seg_1, q8_0_row_seg_2, q8_0_row_seg_3,
+                                                  q8_0_row_seg_4};
 
-typedef void (*q8_0_tile_fn)(const uint8_t *, uint64_t, const uint8_t *, uint64_t, float *, int64_t, int64_t);
-static const q8_0_tile_fn g_q8_0_tiles[4][4] = {
-    {q8_0_tile_1x1, q8_0_tile_1x2, q8_0_tile_1x3, q8_0_tile_1x4},
-    {q8_0_tile_2x1, q8_0_tile_2x2, q8_0_tile_2x3, q8_0_tile_2x4},
-    {q8_0_tile_3x1, q8_0_tile_3x2, q8_0_tile_3x3, q8_0_tile_3x4},
-    {q8_0_tile_4x1, q8_0_tile_4x2, q8_0_tile_4x3, q8_0_tile_4x4},
-};
-/* The main tile (rows x tokens); edges use the smaller tiles. */
-#ifndef MX_Q8_0_RR
-#define MX_Q8_0_RR 4
-#endif
-#ifndef MX_Q8_0_TT
-#define MX_Q8_0_TT 2
-#endif
-
-/* Token groups outside, row groups inside: a group's activation blocks stay in L1 while the
- * caller's panel of rows (sized for L2 by the engine) streams past them. */
 static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
                              int nt, float *y, int64_t ys, int64_t n) {
     const int64_t nb = n / MX_QK8_0;
-    for (int t = 0; t < nt; t += MX_Q8_0_TT) {
-        const int tt = MX_MIN(MX_Q8_0_TT, nt - t);
-        for (int r = 0; r < nr; r += MX_Q8_0_RR) {
-            const int rr = MX_MIN(MX_Q8_0_RR, nr - r);
-            g_q8_0_tiles[rr - 1][tt - 1]((const uint8_t *)w + (uint64_t)r * rb, rb,
-                                         (const uint8_t *)xq + (uint64_t)t * xb, xb,
-                                         y + (int64_t)t * ys + r, ys, nb);
+    if (nt < 4) { /* too few tokens to fill the lanes: the dots themselves */
+        for (int t = 0; t < nt; t++)
+            for (int r = 0; r < nr; r++)
+                y[t * ys + r] = dot_q_q8_0_avx2((const uint8_t *)w + (uint64_t)r * rb,
+                                                (const uint8_t *)xq + (uint64_t)t * xb, n);
+        return;
+    }
+    _Alignas(32) q8_seg_block xs[Q8_TG * Q8_SEG];
+    _Alignas(32) __m256 acc[Q8_ROWS][Q8_TG];
+    for (int t0 = 0; t0 < nt; t0 += 8 * Q8_TG) {
+        const int ng = MX_MIN(Q8_TG, (nt - t0 + 7) / 8);
+        for (int r0 = 0; r0 < nr; r0 += Q8_ROWS) {
+            const int rn = MX_MIN(Q8_ROWS, nr - r0);
+            for (int r = 0; r < rn; r++)
+                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
+            for (int64_t b0 = 0; b0 < nb; b0 += Q8_SEG) {
+                const int sn = (int)MX_MIN((int64_t)Q8_SEG, nb - b0);
+                for (int g = 0; g < ng; g++)
+                    q8_0_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * Q8_SEG]);
+                for (int r = 0; r < rn; r++)
+                    g_q8_row_seg[ng - 1]((const mx_block_q8_0 *)((const uint8_t *)w + (uint64_t)(r0 + r) * rb) + b0,
+                                         xs, Q8_SEG, sn, acc[r]);
+            }
+            for (int r = 0; r < rn; r++)
+                for (int g = 0; g < ng; g++) {
+                    float v[8];
+                    _mm256_storeu_ps(v, acc[r][g]);
+                    for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++)
+                        y[(int64_t)(t0 + 8 * g + j) * ys + r0 + r] = v[j];
+                }
         }
     }
 }

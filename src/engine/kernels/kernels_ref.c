@@ -145,25 +145,22 @@ static void axpy_q8_0_ref(float a, const void *row, float *y, int64_t n) {
 /* ---- Q8_0 x Q8_0: the integer path ------------------------------------------------------ */
 
 /* Block by block: the 32 products of int8 weights and int8 activations are summed exactly in
- * int32, four at a time (elements 4j..4j+3 go to lane j, the grouping of an 8 x int32 SIMD
- * multiply-add), then each lane adds d * sum with d = d_w * d_x (exact in f32: a product of two
- * f16 values), as a multiply then an add (no fused multiply-add), and the lanes are summed
- * pairwise at the end. The AVX2 kernel performs the same float operations in the same order,
- * so both give the same bits. */
-static inline void q8_0_block_acc(const mx_block_q8_0 *w, const mx_block_q8_0 *x, float *acc) {
-    const float d = mx_f16_to_f32(w->d) * mx_f16_to_f32(x->d);
-    for (int j = 0; j < 8; j++) {
-        int32_t p = 0;
-        for (int i = 4 * j; i < 4 * j + 4; i++) p += (int32_t)w->qs[i] * (int32_t)x->qs[i];
-        const float t = d * (float)p;
-        acc[j] = acc[j] + t;
-    }
-}
+ * int32 (P), then one f32 accumulator takes acc = acc + d * P, with d = d_w * d_x (exact in
+ * f32: a product of two f16 values) and d * P rounded once, as a multiply then an add (no
+ * fused multiply-add), blocks in order. The AVX2 dot and tile product perform these float
+ * operations in this order (the tile product keeps one token per SIMD lane), so all give the
+ * same bits. */
 static float dot_q_q8_0_ref(const void *row, const void *xq, int64_t n) {
     const mx_block_q8_0 *w = row, *x = xq;
-    float acc[8] = {0};
-    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) q8_0_block_acc(&w[ib], &x[ib], acc);
-    return lanes_sum(acc);
+    float acc = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
+        int32_t p = 0;
+        for (int i = 0; i < MX_QK8_0; i++) p += (int32_t)w[ib].qs[i] * (int32_t)x[ib].qs[i];
+        const float d = mx_f16_to_f32(w[ib].d) * mx_f16_to_f32(x[ib].d);
+        const float t = d * (float)p;
+        acc = acc + t;
+    }
+    return acc;
 }
 static void gemm_q_q8_0_ref(const void *w, uint64_t row_bytes, int nr, const void *xq,
                             uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
