@@ -37,7 +37,6 @@ typedef struct mx_layer_w {
 #define MX_MAX_ROPE_CFG 8
 #define MM_TILE_FLOATS 32768   /* prefill weight tile, see mm_worker() */
 #define MM_TILE_MAX_ROWS 16
-#define MM_PANEL_BYTES (96 * 1024) /* integer path: weight rows per tile product, see mm_worker() */
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
@@ -431,9 +430,10 @@ static void mm_quant_worker(void *ctx, int ith, int nth) {
 }
 
 /* Integer path (types with dot_q): the activations were quantised once for the whole task (to
- * the type's vec_type); decode takes one dot_q per row, prefill runs the tile product gemm_q on
- * panels of rows of about MM_PANEL_BYTES (in L2 while every token group streams past; the tile
- * kernel keeps a token group's blocks in L1). gemm_q equals dot_q bit for bit (kernels.h).
+ * the type's vec_type); decode takes one dot_q per row, prefill one tile product gemm_q over
+ * the thread's rows and all tokens (the kernel blocks for the caches itself: each weight byte
+ * it loads serves many tokens, so the rows need not stay in cache). gemm_q equals dot_q bit
+ * for bit (kernels.h).
  *
  * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill converts a tile
  * of rows to f32 once (exactly: those types widen exactly) into the thread's tile buffer and
@@ -462,10 +462,9 @@ static void mm_worker(void *ctx, int ith, int nth) {
                                                             xq + (uint64_t)t * xb, w->n_in);
                 continue;
             }
-            const int64_t panel = MX_MAX((int64_t)4, (int64_t)(MM_PANEL_BYTES / w->row_bytes) & ~(int64_t)3);
-            for (int64_t rt = r0; rt < r1; rt += panel)
-                w->k->gemm_q(base + (uint64_t)rt * w->row_bytes, w->row_bytes, (int)MX_MIN(panel, r1 - rt),
-                             xq, xb, task->n_tok, jb->y + rt, jb->y_stride, w->n_in);
+            if (r1 > r0)
+                w->k->gemm_q(base + (uint64_t)r0 * w->row_bytes, w->row_bytes, (int)(r1 - r0), xq, xb,
+                             task->n_tok, jb->y + r0, jb->y_stride, w->n_in);
             continue;
         }
         if (task->n_tok == 1) {
