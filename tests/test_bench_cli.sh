@@ -2,27 +2,12 @@
 # test_bench_cli.sh: `mixlm bench` end to end on the tiny oracle model: the JSON has one object
 # per test with the right names, depths and threads, positive speeds and KV bytes, and the
 # roofline object; bad flags exit 2 and a missing model exits 1, each with one error line.
-set -u
+. "$(dirname "$0")/lib.sh"
 M="${MIXLM:?}"
 D="${MIXLM_TEST_DATA:?}/oracle"
-T="${MIXLM_TEST_TMP:-/tmp}/bench_cli.$$"
+t_begin test_bench_cli
+T=$T_DIR
 MODEL="$D/tiny-gemma3-swa8.gguf"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
-expect_rc() { # expected_rc description command...
-    local want=$1 what=$2
-    shift 2
-    "$@" >"$T/out" 2>"$T/err"
-    local rc=$?
-    if [ "$rc" = "$want" ]; then ok; else bad "$what: exit $rc, wanted $want ($(head -c 300 "$T/err"))"; fi
-    if [ "$want" != 0 ]; then
-        [ "$(wc -l <"$T/err")" = 1 ] && ok || bad "$what: wanted one error line, got: $(cat "$T/err")"
-    fi
-}
 
 expect_rc 0 "bench json" "$M" bench "$MODEL" -p 16 -n 8 --reps 2 --depth 0 --depth 20 --json -t 2
 cp "$T/out" "$T/bench.json"
@@ -69,5 +54,4 @@ expect_rc 2 "bad kv" "$M" bench "$MODEL" --kv q4
 expect_rc 2 "missing value" "$M" bench "$MODEL" --depth
 expect_rc 2 "nothing to do" "$M" bench "$MODEL" -p 0 -n 0
 
-echo "test_bench_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+t_end

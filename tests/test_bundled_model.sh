@@ -5,17 +5,12 @@
 # and the GGUF, a copy whose sliding layers see everything (must give the other, wrong value), the
 # committed greedy continuation of a fixed prompt (argmax of `mixlm logits`, and `mixlm run`), and
 # the tokenizer of both files.
-set -u
+. "$(dirname "$0")/lib.sh"
 M="${MIXLM:?}"
 D="${MIXLM_TEST_DATA:?}/kjv-mini"
 S="${MIXLM_SOURCE_DIR:?}"
-T="${MIXLM_TEST_TMP:-/tmp}/bundled_model.$$"
-mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAILED: $*" >&2; }
+t_begin test_bundled_model
+T=$T_DIR
 
 # shellcheck source=/dev/null
 . "$D/expected.env" # PPL, PPL_FORCED_FULL, CTX, GREEDY_PROMPT_IDS, GREEDY_NEW_IDS
@@ -109,5 +104,4 @@ else
     bad "GGUF: tokenize failed: $(head -c 300 "$T/err")"
 fi
 
-echo "test_bundled_model: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+t_end

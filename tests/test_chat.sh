@@ -3,15 +3,12 @@
 # (the second turn feeds only the new tokens and answers exactly as a chat that feeds the whole
 # conversation again), /save and /load continue a conversation, /reset starts again, and the
 # REPL works on a terminal (tmux): prompt, answers, Ctrl-C stopping an answer, Ctrl-D exiting.
-set -u
+. "$(dirname "$0")/lib.sh"
 : "${MIXLM:?}" "${MIXLM_SOURCE_DIR:?}"
-tmp=$(mktemp -d "${MIXLM_TEST_TMP:-/tmp}/chat.XXXXXX")
-trap 'tmux kill-server -L mixlm-chat-$$ 2>/dev/null; rm -rf "$tmp"' EXIT
+t_begin test_chat
+tmp=$T_DIR
+T_CLEANUP='tmux kill-server -L mixlm-chat-$$ 2>/dev/null'
 model="$MIXLM_SOURCE_DIR/models/kjv-mini"
-pass=0; fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAILED: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 turns=$'Who was Moses?\nAnd what did he say?\n'
 printf '%s' "$turns" | "$MIXLM" chat -m "$model" --temp 0 -n 24 --stats >"$tmp/reuse.out" 2>"$tmp/reuse.err"
@@ -43,10 +40,9 @@ printf 'Who was Moses?\n/reset\nWho was Moses?\n' | "$MIXLM" chat -m "$model" --
 check '[ "$(sed -n 1p "$tmp/reset.out")" = "$(sed -n 2p "$tmp/reset.out")" ] && [ -n "$(sed -n 1p "$tmp/reset.out")" ]' "/reset starts again"
 
 # Errors: unknown flag (2), missing model (1), a model without a chat template (1).
-"$MIXLM" chat --bogus </dev/null >/dev/null 2>&1; check '[ $? -eq 2 ]' "unknown flag exits 2"
-"$MIXLM" chat -m "$tmp/missing" </dev/null >/dev/null 2>"$tmp/e.err"; check '[ $? -eq 1 ] && [ "$(wc -l < "$tmp/e.err")" -eq 1 ]' "missing model: one line, exit 1"
-"$MIXLM" chat -m "$MIXLM_TEST_DATA/oracle/hf-tiny-llama" </dev/null >/dev/null 2>"$tmp/t.err"
-check '[ $? -eq 1 ] && grep -q "chat template" "$tmp/t.err"' "no chat template: clear error"
+expect_error 2 "unknown option --bogus" "$MIXLM" chat --bogus </dev/null
+expect_error 1 "missing" "$MIXLM" chat -m "$tmp/missing" </dev/null
+expect_error 1 "no chat template" "$MIXLM" chat -m "$MIXLM_TEST_DATA/oracle/hf-tiny-llama" </dev/null
 
 # On a terminal, through tmux: prompt, answer, Ctrl-C stops a long answer, /reset, Ctrl-D exits.
 if command -v tmux >/dev/null 2>&1; then
@@ -70,5 +66,4 @@ if command -v tmux >/dev/null 2>&1; then
 else
   bad "tmux is missing (scripts/deps.sh --test installs it)"
 fi
-echo "test_chat: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+t_end

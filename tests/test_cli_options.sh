@@ -11,7 +11,7 @@ M=$MIXLM_TEST_DATA/oracle/tiny-llama.gguf
 # help CMD: usage on stdout, nothing on stderr, status 0.
 for cmd in run chat serve inspect tokenize template logits perplexity bench; do
   expect_rc 0 "$cmd --help" "$MIXLM" "$cmd" --help
-  check 'grep -q "usage: mixlm $cmd" "$T/out" && [ ! -s "$T/err" ]' "$cmd --help: usage on stdout only"
+  check 'grep -q "usage: mixlm $cmd" "$T_DIR/out" && [ ! -s "$T_DIR/err" ]' "$cmd --help: usage on stdout only"
   expect_error 2 "unknown option --bogus" "$MIXLM" "$cmd" --bogus
 done
 

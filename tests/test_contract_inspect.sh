@@ -3,14 +3,10 @@
 # in --json under "contract" (each input with name, role and, for masks, attention {kind,
 # window}), the same for the GGUF and the HF copy, and as a text section; a contract file
 # printed back by the library reads back unchanged.
-set -u
+. "$(dirname "$0")/lib.sh"
 : "${MIXLM:?}" "${MIXLM_TEST_DATA:?}"
-tmp=${MIXLM_TEST_TMP:-/tmp}/contract-inspect.$$
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAILED: $*" >&2; }
+t_begin test_contract_inspect
+tmp=$T_DIR
 
 for name in tiny-gemma3-swa8 tiny-gemma2-swa8 tiny-llama; do
   for f in "$MIXLM_TEST_DATA/oracle/$name.gguf" "$MIXLM_TEST_DATA/oracle/hf-$name"; do
@@ -75,5 +71,4 @@ done
 "$MIXLM" inspect --contract >/dev/null 2>&1; rc=$?
 [ $rc -eq 2 ] && ok || bad "--contract without FILE: exit $rc, expected 2"
 
-echo "test_contract_inspect: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+t_end

@@ -2,14 +2,10 @@
 # test_inspect.sh: `mixlm inspect` prints the same hyper-parameters and layer table for the GGUF
 # and the HF version of each oracle model, valid JSON with the promised keys, and one clear
 # error line with exit status 1 for a bad model (2 for bad usage).
-set -u
+. "$(dirname "$0")/lib.sh"
 : "${MIXLM:?}" "${MIXLM_TEST_DATA:?}"
-tmp=${MIXLM_TEST_TMP:-/tmp}/inspect.$$
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAILED: $*" >&2; }
+t_begin test_inspect
+tmp=$T_DIR
 
 for name in tiny-gemma3-swa8 tiny-gemma2-swa8 tiny-llama; do
   g=$MIXLM_TEST_DATA/oracle/$name.gguf
@@ -59,10 +55,8 @@ printf 'GGUF\003\000\000\000\377\377\377\377\377\377\377\377' >"$tmp/broken.gguf
 [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q "truncated\|limit" "$tmp/err" && ok || bad "broken file: stderr: $(cat "$tmp/err")"
 "$MIXLM" inspect >"$tmp/out" 2>"$tmp/err"; rc=$?
 [ $rc -eq 2 ] && ok || bad "no MODEL: exit $rc, expected 2"
-"$MIXLM" inspect --bogus x >"$tmp/out" 2>"$tmp/err"; rc=$?
-[ $rc -eq 2 ] && ok || bad "bad option: exit $rc, expected 2"
-"$MIXLM" inspect --help >"$tmp/out" 2>"$tmp/err"; rc=$?
-[ $rc -eq 0 ] && grep -q "usage: mixlm inspect" "$tmp/out" && ok || bad "--help: exit $rc"
+expect_error 2 "unknown option --bogus" "$MIXLM" inspect --bogus x
+expect_rc 0 "--help" "$MIXLM" inspect --help
+check 'grep -q "usage: mixlm inspect" "$tmp/out"' "--help prints the usage"
 
-echo "test_inspect: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_end

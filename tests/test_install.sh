@@ -2,13 +2,11 @@
 # test_install.sh: `cmake --install` into a scratch prefix gives a library that other C projects
 # use through pkg-config and through CMake's find_package(mixlm): a small program built both
 # ways loads an oracle model and prints its architecture.
-set -u
+. "$(dirname "$0")/lib.sh"
 : "${MIXLM:?}" "${MIXLM_SOURCE_DIR:?}" "${MIXLM_TEST_DATA:?}"
 build=$(dirname "$MIXLM")
-tmp=$(mktemp -d "${MIXLM_TEST_TMP:-/tmp}/install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-pass=0; fail=0
-check() { if eval "$1"; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAILED: $2" >&2; fi; }
+t_begin test_install
+tmp=$T_DIR
 
 
 
@@ -57,5 +55,4 @@ cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$tmp/prefix" >"$t
 check '[ $? -eq 0 ]' "build with find_package(mixlm): $(tail -5 "$tmp/cm.log")"
 "$tmp/proj/build/use_cmake" "$MIXLM_TEST_DATA/oracle/tiny-llama.gguf" >"$tmp/out_cm" 2>&1
 check 'grep -q "\"architecture\"" "$tmp/out_cm"' "the CMake program runs: $(head -c 300 "$tmp/out_cm")"
-echo "test_install: $pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+t_end

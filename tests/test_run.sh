@@ -10,7 +10,7 @@
 MIXLM=${MIXLM:?}
 DATA=${MIXLM_TEST_DATA:?}/oracle
 t_begin test_run
-TMP=$T
+TMP=$T_DIR
 PY=python3
 field() { json_field "$@"; }
 

@@ -7,16 +7,13 @@
 # Runs against the fake backend, the tiny oracle model (tests/data/server tokenizer), and the
 # bundled model when models/ holds one.
 # The openai package is installed once with `npm ci` into ${MIXLM_CACHE:-~/.cache/mixlm}.
+. "$(dirname "$0")/lib.sh"
 set -euo pipefail
 : "${MIXLM:?path of the mixlm binary}" "${MIXLM_SOURCE_DIR:?repo root}"
-tmp=${MIXLM_TEST_TMP:-/tmp}/server-openai.$$
-mkdir -p "$tmp"
+t_begin test_server_openai
+tmp=$T_DIR
 pid=""
-cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+T_CLEANUP='if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi'
 
 command -v node >/dev/null || { echo "test_server_openai: node is not installed (scripts/deps.sh --test)"; exit 1; }
 MIXLM_SOURCE_DIR=$(cd "$MIXLM_SOURCE_DIR" && pwd)
@@ -59,14 +56,14 @@ stop_server() {
   if [ "$rc" -ne 0 ]; then
     cat "$tmp/$name.log"; echo "test_server_openai: $name: server exited with $rc"; exit 1
   fi
+  ok
 }
 
-failed=0
 run_client() {
   local name=$1 chat=$2 conc=$3
-  if ! (cd "$dir" && MIXLM_URL="http://127.0.0.1:$port/v1" MIXLM_KEY=test-key MIXLM_CHAT=$chat \
-        MIXLM_CONC=$conc timeout 600 node client-test.mjs); then
-    echo "test_server_openai: $name: client checks failed"; failed=1
+  if (cd "$dir" && MIXLM_URL="http://127.0.0.1:$port/v1" MIXLM_KEY=test-key MIXLM_CHAT=$chat \
+        MIXLM_CONC=$conc timeout 600 node client-test.mjs); then ok
+  else bad "$name: client checks failed"
   fi
 }
 
@@ -102,5 +99,4 @@ if [ -n "$model" ]; then
 else
   echo "test_server_openai: no bundled model under models/ (ran the fake backend and the tiny oracle model)"
 fi
-[ "$failed" -eq 0 ] || exit 1
-echo "test_server_openai: passed"
+t_end

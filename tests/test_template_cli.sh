@@ -4,14 +4,10 @@
 # a GGUF file carrying the template, --template FILE and messages on stdin; and fails with one
 # clear line and the right exit status on usage errors, missing files, models without a template
 # and template errors.
-set -u
+. "$(dirname "$0")/lib.sh"
 : "${MIXLM:?}" "${MIXLM_TEST_DATA:?}"
-tmp=${MIXLM_TEST_TMP:-/tmp}/template-cli.$$
-mkdir -p "$tmp"
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass+1)); }
-bad() { fail=$((fail+1)); echo "FAILED: $*" >&2; }
+t_begin test_template_cli
+tmp=$T_DIR
 T=$MIXLM_TEST_DATA/templates
 
 # golden TEMPLATE REQUEST AGP -> writes the reference output to $tmp/want
@@ -88,11 +84,7 @@ same_bytes "gguf"
 # 6. Errors: one line on stderr, exit 1 for runtime failures, 2 for usage errors.
 expect_fail() { # CODE PATTERN ARGS...
   local code=$1 pat=$2; shift 2
-  "$MIXLM" template "$@" >"$tmp/out" 2>"$tmp/err"
-  local rc=$?
-  [ "$rc" = "$code" ] && ok || bad "template $*: exit $rc, expected $code"
-  [ "$(wc -l <"$tmp/err")" = 1 ] && ok || bad "template $*: stderr is not one line: $(cat "$tmp/err")"
-  grep -q -- "$pat" "$tmp/err" && ok || bad "template $*: stderr lacks '$pat': $(cat "$tmp/err")"
+  expect_error "$code" "$pat" "$MIXLM" template "$@"
   [ ! -s "$tmp/out" ] && ok || bad "template $*: printed something on stdout"
 }
 msgs=$T/conversations/01-single-user.json
@@ -111,5 +103,4 @@ expect_fail 1 "template line 3" --template "$tmp/broken.jinja" --messages "$msgs
 
 "$MIXLM" template --help >"$tmp/out" 2>&1 && grep -q "usage: mixlm template" "$tmp/out" && ok || bad "--help"
 
-echo "test_template_cli: $pass passed, $fail failed"
-[ "$fail" = 0 ]
+t_end

@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
 # test_tokenize_cli.sh: `mixlm tokenize` on the committed test tokenizers: JSON lines in and out
 # (ids from the reference goldens), --no-special, --decode, --text, and exit codes for errors.
-set -u
-fail=0; pass=0
-ok() { pass=$((pass+1)); }
-bad() { echo "FAILED: $*" >&2; fail=$((fail+1)); }
+. "$(dirname "$0")/lib.sh"
 T=$MIXLM_TEST_DATA/tokenizer/small
-tmp=$MIXLM_TEST_TMP/tokenize_cli; mkdir -p "$tmp"
+t_begin test_tokenize_cli
+tmp=$T_DIR
 
 # encode the first 20 corpus lines and compare with the reference's ids (golden files)
 head -20 "$MIXLM_TEST_DATA/tokenizer/corpus.jsonl" > "$tmp/in.jsonl"
@@ -40,17 +38,14 @@ echo "$out" | grep -q '"pieces"' && ok || bad "--text prints no pieces"
 "$MIXLM" tokenize --help | grep -q "usage: mixlm tokenize" && ok || bad "--help"
 
 # errors: one line on stderr, exit 1 for runtime failures, 2 for usage
-"$MIXLM" tokenize "$T/nonexistent.json" --jsonl < /dev/null 2> "$tmp/err"; rc=$?
-[ $rc -eq 1 ] && ok || bad "missing file: exit $rc"
-[ "$(wc -l < "$tmp/err")" -eq 1 ] && ok || bad "missing file: not one line of error"
+expect_error 1 "" "$MIXLM" tokenize "$T/nonexistent.json" --jsonl </dev/null
 echo '{"text": 5}' | "$MIXLM" tokenize "$T/charbpe.json" --jsonl 2>/dev/null; rc=$?
 [ $rc -eq 1 ] && ok || bad "bad line: exit $rc"
 echo 'not json' | "$MIXLM" tokenize "$T/charbpe.json" --jsonl 2>/dev/null; rc=$?
 [ $rc -eq 1 ] && ok || bad "not JSON: exit $rc"
 echo '{"ids": [999999]}' | "$MIXLM" tokenize "$T/charbpe.json" --jsonl --decode 2>/dev/null; rc=$?
 [ $rc -eq 1 ] && ok || bad "id out of range: exit $rc"
-"$MIXLM" tokenize "$T/charbpe.json" --frobnicate 2>/dev/null; rc=$?
-[ $rc -eq 2 ] && ok || bad "unknown option: exit $rc"
+expect_error 2 "unknown option --frobnicate" "$MIXLM" tokenize "$T/charbpe.json" --frobnicate
 "$MIXLM" tokenize 2>/dev/null; rc=$?
 [ $rc -eq 2 ] && ok || bad "no arguments: exit $rc"
 "$MIXLM" tokenize "$T/charbpe.json" 2>/dev/null; rc=$?
@@ -58,5 +53,4 @@ echo '{"ids": [999999]}' | "$MIXLM" tokenize "$T/charbpe.json" --jsonl --decode 
 # a GGUF file's vocabulary
 "$MIXLM" tokenize "$MIXLM_TEST_DATA/oracle/tiny-llama.gguf" --text "Hello" | grep -q '"ids": \[2,' && ok || bad "GGUF vocabulary"
 
-echo "test_tokenize_cli: $pass passed, $fail failed"
-[ $fail -eq 0 ]
+t_end
