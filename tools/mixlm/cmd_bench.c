@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BENCH_MAX_DEPTHS 32
 #define BENCH_MAX_TOKENS (1L << 20)
@@ -143,23 +144,57 @@ typedef struct bench_result {
     uint64_t kv_bytes;
 } bench_result;
 
-/* Reset the state and fill it with `depth` tokens (untimed). */
-static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth) {
+/* The filled state of one depth, saved once and loaded before every run at that depth: filling
+ * a deep context is a long prefill (16384 tokens take minutes), and it would otherwise be
+ * repeated for every test and repetition. */
+typedef struct depth_snapshot {
+    char path[64];      /* a temporary file; "" when none was made */
+    int32_t depth;      /* depth it holds; -1 none */
+} depth_snapshot;
+
+static void snapshot_drop(depth_snapshot *snap) {
+    if (snap->path[0]) remove(snap->path);
+    snap->path[0] = 0;
+    snap->depth = -1;
+}
+
+/* Put `depth` tokens in the state (untimed): reset and feed them, or load the saved state. */
+static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth, depth_snapshot *snap) {
+    if (depth > 0 && snap->depth == depth) {
+        if (mixlm_state_load(ce->state, snap->path) == MIXLM_OK) return 0;
+        cli_error("bench", "%s", mixlm_last_error());
+        return 1;
+    }
     cli_engine_reset(ce);
     for (int32_t done = 0; done < depth; done += BENCH_FILL_CHUNK) {
         const int32_t n = MX_MIN(BENCH_FILL_CHUNK, depth - done);
         if (cli_engine_feed(ce, "bench", fill + done, n, NULL, false) != 0) return 1;
     }
+    if (depth == 0) return 0;
+    snapshot_drop(snap);
+    const char *dir = getenv("TMPDIR");
+    snprintf(snap->path, sizeof snap->path, "%.40s/mixlm-bench-XXXXXX", dir && *dir && strlen(dir) <= 40 ? dir : "/tmp");
+    const int fd = mkstemp(snap->path);
+    if (fd < 0) { /* no snapshot: the next run fills again */
+        snap->path[0] = 0;
+        return 0;
+    }
+    close(fd);
+    if (mixlm_state_save(ce->state, snap->path) != MIXLM_OK) {
+        snapshot_drop(snap);
+        return 0;
+    }
+    snap->depth = depth;
     return 0;
 }
 
 /* One test: reps runs, each on a freshly filled state; tokens/s mean and sample deviation. */
 static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const int32_t *toks,
-                    float *logits, int reps, cli_progress *prog) {
+                    float *logits, int reps, cli_progress *prog, depth_snapshot *snap) {
     double sum = 0, sum2 = 0;
     for (int rep = 0; rep < reps; rep++) {
         cli_progress_stage(prog, "%s at depth %d: run %d of %d", r->name, (int)r->depth, rep + 1, reps);
-        if (fill_depth(ce, fill, r->depth) != 0) return 1;
+        if (fill_depth(ce, fill, r->depth, snap) != 0) return 1;
         const double t0 = now_s();
         if (r->is_tg) {
             for (int32_t i = 0; i < r->n_tokens; i++)
@@ -224,6 +259,7 @@ int cmd_bench(int argc, char **argv) {
     int n_res = 0;
     cli_progress prog;
     cli_progress_init(&prog, "bench");
+    depth_snapshot snap = {"", -1};
     if (cli_engine_open(&ce, "bench", model_path, (int)threads, n_ctx, kv_type) != 0) goto done;
     fill = malloc(((size_t)max_depth + 1) * sizeof *fill);
     toks = malloc((size_t)MX_MAX(p, n) * sizeof *toks + sizeof *toks);
@@ -245,7 +281,7 @@ int cmd_bench(int argc, char **argv) {
             r->n_tokens = (int32_t)cnt;
             r->depth = (int32_t)depths[d];
             snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
-            if (run_test(&ce, r, fill, toks, logits, (int)reps, &prog) != 0) goto done;
+            if (run_test(&ce, r, fill, toks, logits, (int)reps, &prog, &snap) != 0) goto done;
         }
     }
     if (roofline) cli_progress_stage(&prog, "measuring memory bandwidth");
@@ -298,6 +334,7 @@ int cmd_bench(int argc, char **argv) {
     }
     rc = 0;
 done:
+    snapshot_drop(&snap);
     free(fill);
     free(toks);
     free(logits);
