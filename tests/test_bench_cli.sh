@@ -9,7 +9,10 @@ t_begin test_bench_cli
 T=$T_DIR
 MODEL="$D/tiny-gemma3-swa8.gguf"
 
-expect_rc 0 "bench json" "$M" bench "$MODEL" -p 16 -n 8 --reps 2 --depth 0 --depth 20 --json -t 2
+mkdir -p "$T/tmp"
+TMPDIR="$T/tmp" expect_rc 0 "bench json" "$M" bench "$MODEL" -p 16 -n 8 --reps 2 --depth 0 --depth 20 --json -t 2
+# the saved state of a depth (loaded before each run at that depth) is removed at the end
+if [ -z "$(ls -A "$T/tmp")" ]; then ok; else bad "bench left files in TMPDIR: $(ls "$T/tmp")"; fi
 cp "$T/out" "$T/bench.json"
 if python3 - "$T/bench.json" <<'PY'; then ok; else bad "bench JSON content"; fi
 import json, sys
