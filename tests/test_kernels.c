@@ -17,22 +17,32 @@ static float frand(void) { /* uniform in [-1, 1) */
 
 static const mx_type TYPES[] = {MX_TYPE_F32, MX_TYPE_F16, MX_TYPE_BF16, MX_TYPE_Q8_0};
 
-/* Dot products: the SIMD kernel keeps the reference's lane order and differs only by fused
- * multiply-add rounding, so |simd - ref| <= 1e-6 * sum |w_i x_i| (a few f32 ulps of the
- * magnitude that was summed) is generous yet catches any indexing or conversion slip. */
+/* Worst-case rounding error of a dot in the kernels' order (kernels.h): each of the 32 lanes
+ * sums a chain of at most ceil(n / 32) products, then 2 + 3 additions join the lanes and up to
+ * 7 tail products follow, so every product passes through at most k = ceil(n / 32) + 12
+ * roundings and |computed - exact| <= k * u / (1 - k * u) * sum |w_i x_i| with u = 2^-24 (the
+ * classic bound for recursive summation; a fused multiply-add only rounds less). */
+static double dot_bound(int64_t n, double mag) {
+    const double k = (double)((n + 31) / 32 + 12), u = 1.0 / 16777216.0;
+    return k * u / (1.0 - k * u) * mag;
+}
+
+/* Dot products: the SIMD kernel keeps the reference's accumulation order and differs only by
+ * fused multiply-add rounding; both are within dot_bound() of the exact dot, so they are
+ * within twice that of each other (an indexing or conversion slip is far larger). */
 static void test_simd_vs_ref(void) {
     if (!mx_kernels_have_avx2()) {
         printf("test_kernels: no AVX2 on this CPU or build; SIMD comparisons not run\n");
         return;
     }
-    const int64_t sizes[] = {32, 64, 96, 256, 1152, 6912};
+    const int64_t sizes[] = {32, 40, 64, 88, 224, 248, 256, 1176, 6912}; /* some end in an incomplete round of runs */
     for (size_t ti = 0; ti < MX_ARRAY_LEN(TYPES); ti++) {
         const mx_type t = TYPES[ti];
         const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_avx2(t);
         CHECK_MSG(r && s, "type %d has reference and AVX2 kernels", (int)t);
         if (!r || !s) continue;
         for (size_t si = 0; si < MX_ARRAY_LEN(sizes); si++) {
-            const int64_t n = sizes[si] + (t == MX_TYPE_Q8_0 ? 0 : (int64_t)si); /* odd tails */
+            const int64_t n = t == MX_TYPE_Q8_0 ? sizes[si] & ~(int64_t)31 : sizes[si] + (int64_t)si; /* odd tails */
             float *w = malloc((size_t)n * 4), *x = malloc((size_t)n * 4), *a = malloc((size_t)n * 4),
                   *b = malloc((size_t)n * 4), *ya = malloc((size_t)n * 4), *yb = malloc((size_t)n * 4);
             void *row = malloc((size_t)mx_type_row_bytes(t, (uint64_t)n) + 64);
@@ -56,14 +66,16 @@ static void test_simd_vs_ref(void) {
             double mag = 0.0;
             for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * x[i]);
             const float dr = r->dot(row, x, n), ds = s->dot(row, x, n);
-            CHECK_MSG(fabs((double)dr - ds) <= 1e-6 * mag + 1e-7,
+            CHECK_MSG(fabs((double)dr - ds) <= 2.0 * dot_bound(n, mag),
                       "type %d n %lld: dot simd %.9g vs ref %.9g (mag %g)", (int)t, (long long)n,
                       (double)ds, (double)dr, mag);
             /* and both near the exact dot of the dequantised row */
             double exact = 0.0;
             for (int64_t i = 0; i < n; i++) exact += (double)a[i] * x[i];
-            CHECK_MSG(fabs(exact - dr) <= 1e-6 * mag + 1e-7, "type %d: ref dot %.9g vs exact %.9g",
+            CHECK_MSG(fabs(exact - dr) <= dot_bound(n, mag), "type %d: ref dot %.9g vs exact %.9g",
                       (int)t, (double)dr, exact);
+            CHECK_MSG(fabs(exact - ds) <= dot_bound(n, mag), "type %d: SIMD dot %.9g vs exact %.9g",
+                      (int)t, (double)ds, exact);
             /* axpy: one multiply-add per element; fused vs separate rounding only */
             r->axpy(0.37f, row, ya, n);
             s->axpy(0.37f, row, yb, n);
@@ -165,6 +177,40 @@ static void test_prefill_equals_decode(void) {
     free(w); free(x); free(deq);
 }
 
+/* The tile product equals the F32 dot bit for bit for every shape: rows and tokens that fill
+ * no register block, groups of rows and tokens and chunks of a quarter that are cut short,
+ * lengths below one group per quarter, quarters of unequal size, and n % 8 tails. Strides
+ * larger than n check the addressing. */
+static void test_gemm_shapes(void) {
+    const int64_t ns[] = {1, 7, 8, 24, 33, 64, 100, 250, 259, 1000, 1152, 2091, 4150};
+    const int shapes[][2] = {{1, 1}, {3, 2}, {4, 3}, {5, 4}, {7, 13}, {16, 12}, {17, 25}, {33, 7}};
+    for (int set = 0; set < 2; set++) {
+        if (set == 1 && !mx_kernels_have_avx2()) break;
+        const mx_gemm_f32_fn gemm = set ? mx_gemm_f32_avx2_fn() : mx_gemm_f32_ref_fn();
+        const mx_dot_fn dot = (set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32))->dot;
+        for (size_t ni = 0; ni < MX_ARRAY_LEN(ns); ni++)
+            for (size_t si = 0; si < MX_ARRAY_LEN(shapes); si++) {
+                const int64_t n = ns[ni], ws = n + 3, xs = n + 5;
+                const int nr = shapes[si][0], nt = shapes[si][1];
+                const int64_t ys = nr + 2;
+                float *w = malloc((size_t)(nr * ws) * 4), *x = malloc((size_t)(nt * xs) * 4);
+                float *y = malloc((size_t)(nt * ys) * 4);
+                for (int64_t i = 0; i < nr * ws; i++) w[i] = frand();
+                for (int64_t i = 0; i < nt * xs; i++) x[i] = frand();
+                for (int64_t i = 0; i < nt * ys; i++) y[i] = 12345.0f;
+                gemm(w, ws, nr, x, xs, nt, y, ys, n);
+                int same = 1, untouched = 1;
+                for (int t = 0; t < nt; t++) {
+                    for (int r = 0; r < nr; r++) same &= y[t * ys + r] == dot(w + r * ws, x + t * xs, n);
+                    untouched &= y[t * ys + nr] == 12345.0f && y[t * ys + nr + 1] == 12345.0f;
+                }
+                CHECK_MSG(same && untouched, "set %d n %lld rows %d tokens %d: tile product == dot",
+                          set, (long long)n, nr, nt);
+                free(w); free(x); free(y);
+            }
+    }
+}
+
 static void test_force_reference(void) {
     mixlm_force_reference_kernels(true);
     CHECK_EQ_STR(mx_kernels_isa(), "reference");
@@ -206,6 +252,7 @@ int main(void) {
     test_q8_0_roundtrip();
     test_helpers();
     test_prefill_equals_decode();
+    test_gemm_shapes();
     test_force_reference();
     test_pool();
     return check_summary("test_kernels");

@@ -17,7 +17,9 @@
 #include <stdint.h>
 
 /* sum_i row[i] * x[i] for a row of n elements stored in the table's type (n a multiple of the
- * type's block size). Accumulation is in f32. */
+ * type's block size). Accumulation is in f32, in a fixed order every implementation keeps
+ * (kernels_ref.c): four accumulators of 8 lanes fed round-robin by runs of MX_DOT_RUN
+ * elements (of the whole groups of 8), a fixed final reduction, then the n % 8 tail. SIMD versions differ from the reference only by fused multiply-add rounding. */
 typedef float (*mx_dot_fn)(const void *row, const float *x, int64_t n);
 /* out[i] = row[i] as f32. */
 typedef void (*mx_to_f32_fn)(const void *row, float *out, int64_t n);
@@ -42,6 +44,9 @@ typedef float (*mx_dot_q_fn)(const void *row, const void *xq, int64_t n);
  * table (so prefill and decode agree exactly whatever the prompt split). */
 typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const void *xq,
                              uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n);
+
+/* Elements per run of the dot order: run r of the whole groups of 8 feeds accumulator r % 4. */
+#define MX_DOT_RUN 64
 
 typedef struct mx_type_kernels {
     mx_dot_fn dot;          /* the f32-activation semantics every matrix type defines */

@@ -1,6 +1,7 @@
 /* kernels_avx2.c: AVX2 + FMA + F16C siblings of the reference kernels (compiled with those
- * flags only; used after a CPUID check). Each keeps the reference's 8-lane accumulation order,
- * so results differ from the reference only by fused multiply-add rounding. */
+ * flags only; used after a CPUID check). Each keeps the reference's accumulation order (four
+ * 8-lane accumulators, see kernels_ref.c), so results differ from the reference only by fused
+ * multiply-add rounding. */
 #include "engine/kernels/kernels.h"
 #include "engine/kernels/kquants.h"
 
@@ -27,16 +28,46 @@ static inline __m256 load_i8x8(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
+/* The reference's order: runs of MX_DOT_RUN elements go round-robin to four independent
+ * accumulators (fed side by side from four points a run apart); then (a0 + a1) + (a2 + a3),
+ * the lanes by hsum8, and the n % 8 tail one by one. LOAD(i) widens the 8 weights from element
+ * i to f32, WIDEN(i) the single weight i. */
+#define RUN MX_DOT_RUN
+#define DOT4(LOAD, WIDEN)                                                                     \
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
+    int64_t i = 0;                                                                          \
+    for (; i + 4 * RUN <= n; i += 4 * RUN)                                                  \
+        for (int64_t k = i; k < i + RUN; k += 8) {                                          \
+            a0 = _mm256_fmadd_ps(LOAD(k), _mm256_loadu_ps(x + k), a0);                      \
+            a1 = _mm256_fmadd_ps(LOAD(k + RUN), _mm256_loadu_ps(x + k + RUN), a1);          \
+            a2 = _mm256_fmadd_ps(LOAD(k + 2 * RUN), _mm256_loadu_ps(x + k + 2 * RUN), a2);  \
+            a3 = _mm256_fmadd_ps(LOAD(k + 3 * RUN), _mm256_loadu_ps(x + k + 3 * RUN), a3);  \
+        }                                                                                   \
+    for (; i + 8 <= n; i += 8) { /* the last, incomplete round of runs */                  \
+        const __m256 wv = LOAD(i), xv = _mm256_loadu_ps(x + i);                             \
+        switch ((i / RUN) % 4) {                                                            \
+        case 0: a0 = _mm256_fmadd_ps(wv, xv, a0); break;                                    \
+        case 1: a1 = _mm256_fmadd_ps(wv, xv, a1); break;                                    \
+        case 2: a2 = _mm256_fmadd_ps(wv, xv, a2); break;                                    \
+        default: a3 = _mm256_fmadd_ps(wv, xv, a3); break;                                   \
+        }                                                                                   \
+    }                                                                                       \
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));          \
+    for (; i < n; i++) s += WIDEN(i) * x[i];                                                \
+    return s
+
+#define L_F32(i) _mm256_loadu_ps(w + (i))
+#define W_F32(i) (w[i])
+#define L_F16(i) load_f16x8(w + (i))
+#define W_F16(i) mx_f16_to_f32(w[i])
+#define L_BF16(i) load_bf16x8(w + (i))
+#define W_BF16(i) mx_bf16_to_f32(w[i])
+
 /* ---- F32 ------------------------------------------------------------------------------- */
 
 static float dot_f32_avx2(const void *row, const float *x, int64_t n) {
     const float *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), acc);
-    float s = hsum8(acc);
-    for (; i < n; i++) s += w[i] * x[i];
-    return s;
+    DOT4(L_F32, W_F32);
 }
 static void axpy_f32_avx2(float a, const void *row, float *y, int64_t n) {
     const float *w = row;
@@ -51,12 +82,7 @@ static void axpy_f32_avx2(float a, const void *row, float *y, int64_t n) {
 
 static float dot_f16_avx2(const void *row, const float *x, int64_t n) {
     const uint16_t *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(load_f16x8(w + i), _mm256_loadu_ps(x + i), acc);
-    float s = hsum8(acc);
-    for (; i < n; i++) s += mx_f16_to_f32(w[i]) * x[i];
-    return s;
+    DOT4(L_F16, W_F16);
 }
 static void to_f32_f16_avx2(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
@@ -85,12 +111,7 @@ static void axpy_f16_avx2(float a, const void *row, float *y, int64_t n) {
 
 static float dot_bf16_avx2(const void *row, const float *x, int64_t n) {
     const uint16_t *w = row;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(load_bf16x8(w + i), _mm256_loadu_ps(x + i), acc);
-    float s = hsum8(acc);
-    for (; i < n; i++) s += mx_bf16_to_f32(w[i]) * x[i];
-    return s;
+    DOT4(L_BF16, W_BF16);
 }
 static void to_f32_bf16_avx2(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
@@ -111,18 +132,36 @@ static void axpy_bf16_avx2(float a, const void *row, float *y, int64_t n) {
 /* ---- Q8_0 ------------------------------------------------------------------------------ */
 
 /* d * q is exact in f32, so this equals the F32 dot of the dequantised row (see the reference). */
+/* acc += the 32 products of one block, in element order. */
+static inline __m256 q8_0_block(const mx_block_q8_0 *b, const float *xb, __m256 acc) {
+    const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b->d));
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b->qs)), _mm256_loadu_ps(xb), acc);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b->qs + 8)), _mm256_loadu_ps(xb + 8), acc);
+    acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b->qs + 16)), _mm256_loadu_ps(xb + 16), acc);
+    return _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b->qs + 24)), _mm256_loadu_ps(xb + 24), acc);
+}
 static float dot_q8_0_avx2(const void *row, const float *x, int64_t n) {
     const mx_block_q8_0 *b = row;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
-        const float *xb = x + ib * MX_QK8_0;
-        const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b[ib].d));
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b[ib].qs)), _mm256_loadu_ps(xb), acc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b[ib].qs + 8)), _mm256_loadu_ps(xb + 8), acc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b[ib].qs + 16)), _mm256_loadu_ps(xb + 16), acc);
-        acc = _mm256_fmadd_ps(_mm256_mul_ps(d, load_i8x8(b[ib].qs + 24)), _mm256_loadu_ps(xb + 24), acc);
+    const int bpr = RUN / MX_QK8_0; /* blocks per run */
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0; /* in blocks */
+    const int64_t nb = n / MX_QK8_0;
+    for (; i + 4 * bpr <= nb; i += 4 * bpr)
+        for (int64_t k = i; k < i + bpr; k++) {
+            a0 = q8_0_block(b + k, x + k * MX_QK8_0, a0);
+            a1 = q8_0_block(b + k + bpr, x + (k + bpr) * MX_QK8_0, a1);
+            a2 = q8_0_block(b + k + 2 * bpr, x + (k + 2 * bpr) * MX_QK8_0, a2);
+            a3 = q8_0_block(b + k + 3 * bpr, x + (k + 3 * bpr) * MX_QK8_0, a3);
+        }
+    for (; i < nb; i++) {
+        switch ((i / bpr) % 4) {
+        case 0: a0 = q8_0_block(b + i, x + i * MX_QK8_0, a0); break;
+        case 1: a1 = q8_0_block(b + i, x + i * MX_QK8_0, a1); break;
+        case 2: a2 = q8_0_block(b + i, x + i * MX_QK8_0, a2); break;
+        default: a3 = q8_0_block(b + i, x + i * MX_QK8_0, a3); break;
+        }
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 static void to_f32_q8_0_avx2(const void *row, float *out, int64_t n) {
     const mx_block_q8_0 *b = row;
@@ -349,55 +388,114 @@ static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq,
     }
 }
 
-/* ---- f32 tile product: 4 rows x 3 tokens in registers ----------------------------------- */
+/* ---- f32 tile product ------------------------------------------------------------------ */
 
-/* Every (row, token) pair keeps its own 8-lane accumulator fed in the same order as
- * dot_f32_avx2, so each output equals that dot bit for bit; blocking only saves loads. */
+/* Each output must equal dot_f32_avx2 of its row and token bit for bit (prefill and decode
+ * agree exactly). That dot keeps four accumulators fed by runs of RUN elements in turn; a
+ * register block of R rows x T tokens cannot hold 4 * R * T of them, so the product makes four
+ * passes over each chunk of the rows, pass j feeding only the runs of accumulator j (runs j,
+ * j + 4, ...: contiguous reads of RUN floats), and keeps the partial accumulators in memory
+ * between passes and chunks. Each accumulator thus sees exactly the dot's sequence of fused
+ * multiply-adds, and the final reduction is the dot's.
+ *
+ * Blocking (AMD Zen 3 sizes: 32 KiB L1 and 512 KiB L2 per core; other x86 cores are alike):
+ * the register block is 4 rows x 3 tokens (12 accumulators, 3 token loads and 1 weight load
+ * of the 16 registers); a group of GEMM_RG rows meets a group of GEMM_TG tokens chunk by chunk
+ * of GEMM_KC floats: a row block's chunk (8 KiB) stays in L1 while every token block of the
+ * group passes, and the group's token chunk (24 KiB) is reused by every row block. */
+#ifndef GEMM_KC
+#define GEMM_KC 512 /* a multiple of 4 * RUN: every chunk starts a round of runs */
+#endif
+#ifndef GEMM_TG
+#define GEMM_TG 12 /* multiple of 3 */
+#endif
+#define GEMM_RG 16 /* multiple of 4 */
+
+/* Pass j over the chunk [k0, k1) of an R x T block into the block's partials part[4][R][T][8]. */
+static inline __attribute__((always_inline)) void gemm_block(const int R, const int T, int j,
+                                                             const float *const *wr,
+                                                             const float *const *xr, int64_t k0,
+                                                             int64_t k1, float *part, bool first) {
+    __m256 acc[4][3];
+    float *pj = part + (int64_t)j * R * T * 8;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++)
+            acc[r][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(pj + (r * T + t) * 8);
+    for (int64_t kr = k0 + (int64_t)j * RUN; kr < k1; kr += 4 * RUN) {
+        const int64_t ke = MX_MIN(kr + RUN, k1);
+        for (int64_t k = kr; k < ke; k += 8) {
+            __m256 xv[3];
+#pragma GCC unroll 3
+            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(xr[t] + k);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                const __m256 c = _mm256_loadu_ps(wr[r] + k);
+#pragma GCC unroll 3
+                for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(c, xv[t], acc[r][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int t = 0; t < T; t++) _mm256_storeu_ps(pj + (r * T + t) * 8, acc[r][t]);
+}
+
+/* The final reduction of a block's partials, as dot_f32_avx2 does it, into y. */
+static void gemm_finish(int R, int T, const float *const *wr, const float *const *xr, int64_t n,
+                        const float *part, float *y, int64_t ys) {
+    const int64_t js = (int64_t)R * T * 8; /* distance between passes */
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++) {
+            const float *p = part + (r * T + t) * 8;
+            const __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + js)),
+                                           _mm256_add_ps(_mm256_loadu_ps(p + 2 * js), _mm256_loadu_ps(p + 3 * js)));
+            float s = hsum8(v);
+            for (int64_t k = n & ~(int64_t)7; k < n; k++) s += wr[r][k] * xr[t][k];
+            y[t * ys + r] = s;
+        }
+}
+
 static void gemm_f32_avx2(const float *w, int64_t ws, int nr, const float *x, int64_t xs, int nt,
                           float *y, int64_t ys, int64_t n) {
     const int64_t n8 = n & ~(int64_t)7;
-    int r = 0;
-    for (; r + 4 <= nr; r += 4) {
-        int t = 0;
-        for (; t + 3 <= nt; t += 3) {
-            __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a10 = a00, a11 = a00, a12 = a00,
-                   a20 = a00, a21 = a00, a22 = a00, a30 = a00, a31 = a00, a32 = a00;
-            const float *w0 = w + r * ws, *w1 = w0 + ws, *w2 = w1 + ws, *w3 = w2 + ws;
-            const float *x0 = x + t * xs, *x1 = x0 + xs, *x2 = x1 + xs;
-            for (int64_t k = 0; k < n8; k += 8) {
-                const __m256 v0 = _mm256_loadu_ps(x0 + k), v1 = _mm256_loadu_ps(x1 + k),
-                             v2 = _mm256_loadu_ps(x2 + k);
-                __m256 c = _mm256_loadu_ps(w0 + k);
-                a00 = _mm256_fmadd_ps(c, v0, a00);
-                a01 = _mm256_fmadd_ps(c, v1, a01);
-                a02 = _mm256_fmadd_ps(c, v2, a02);
-                c = _mm256_loadu_ps(w1 + k);
-                a10 = _mm256_fmadd_ps(c, v0, a10);
-                a11 = _mm256_fmadd_ps(c, v1, a11);
-                a12 = _mm256_fmadd_ps(c, v2, a12);
-                c = _mm256_loadu_ps(w2 + k);
-                a20 = _mm256_fmadd_ps(c, v0, a20);
-                a21 = _mm256_fmadd_ps(c, v1, a21);
-                a22 = _mm256_fmadd_ps(c, v2, a22);
-                c = _mm256_loadu_ps(w3 + k);
-                a30 = _mm256_fmadd_ps(c, v0, a30);
-                a31 = _mm256_fmadd_ps(c, v1, a31);
-                a32 = _mm256_fmadd_ps(c, v2, a32);
-            }
-            const __m256 acc[4][3] = {{a00, a01, a02}, {a10, a11, a12}, {a20, a21, a22}, {a30, a31, a32}};
-            const float *wr[4] = {w0, w1, w2, w3}, *xr[3] = {x0, x1, x2};
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 3; j++) {
-                    float s = hsum8(acc[i][j]);
-                    for (int64_t k = n8; k < n; k++) s += wr[i][k] * xr[j][k];
-                    y[(t + j) * ys + r + i] = s;
+    /* partials of one row group x token group: [row block][token block][4 passes][4][3][8] */
+    float part[(GEMM_RG / 4) * (GEMM_TG / 3) * 4 * 12 * 8];
+    for (int r0 = 0; r0 < nr; r0 += GEMM_RG) {
+        const int rg = MX_MIN(GEMM_RG, nr - r0);
+        for (int t0 = 0; t0 < nt; t0 += GEMM_TG) {
+            const int tg = MX_MIN(GEMM_TG, nt - t0);
+            for (int64_t k0 = 0;; k0 += GEMM_KC) {
+                const int64_t k1 = MX_MIN(k0 + GEMM_KC, n8);
+                for (int rb = 0; rb < rg; rb += 4) {
+                    const int R = MX_MIN(4, rg - rb);
+                    const float *wr[4];
+                    for (int i = 0; i < R; i++) wr[i] = w + (int64_t)(r0 + rb + i) * ws;
+                    for (int tb = 0; tb < tg; tb += 3) {
+                        const int T = MX_MIN(3, tg - tb);
+                        const float *xr[3];
+                        for (int i = 0; i < T; i++) xr[i] = x + (int64_t)(t0 + tb + i) * xs;
+                        float *pp = part + ((rb / 4) * (GEMM_TG / 3) + tb / 3) * 4 * 12 * 8;
+                        for (int j = 0; j < 4; j++) {
+                            /* constant R and T keep the accumulators in registers */
+                            switch (R * 4 + T) {
+#define GB(RR, TT) case RR * 4 + TT: gemm_block(RR, TT, j, wr, xr, k0, k1, pp, k0 == 0); break;
+                            GB(4, 3) GB(4, 2) GB(4, 1) GB(3, 3) GB(3, 2) GB(3, 1)
+                            GB(2, 3) GB(2, 2) GB(2, 1) GB(1, 3) GB(1, 2) GB(1, 1)
+#undef GB
+                            default: break;
+                            }
+                        }
+                        if (k1 == n8)
+                            gemm_finish(R, T, wr, xr, n, pp, y + (int64_t)(t0 + tb) * ys + r0 + rb, ys);
+                    }
                 }
+                if (k1 == n8) break;
+            }
         }
-        for (; t < nt; t++)
-            for (int i = 0; i < 4; i++) y[t * ys + r + i] = dot_f32_avx2(w + (r + i) * ws, x + t * xs, n);
     }
-    for (; r < nr; r++)
-        for (int t = 0; t < nt; t++) y[t * ys + r] = dot_f32_avx2(w + r * ws, x + t * xs, n);
 }
 
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return gemm_f32_avx2; }

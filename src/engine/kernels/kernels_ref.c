@@ -8,27 +8,46 @@
 
 #include <math.h>
 
-/* Every dot product accumulates in 8 interleaved f32 lanes (element i goes to lane i % 8) and
- * sums the lanes pairwise at the end. That is the order an 8-wide SIMD kernel uses, so the
- * reference and AVX2 results differ only by fused vs separate multiply-add rounding, and the
- * F16 and F32 dots of the same values agree exactly (the engine relies on that when keys of a
- * prefill chunk, kept in f32 but rounded to f16, meet keys read back from an f16 cache). */
-static float lanes_sum(const float *acc) {
-    float s0 = acc[0] + acc[4], s1 = acc[1] + acc[5], s2 = acc[2] + acc[6], s3 = acc[3] + acc[7];
+/* Every dot product accumulates in 4 x 8 = 32 f32 lanes: element i of the whole groups of 8
+ * goes to accumulator (i / 64) % 4, lane i % 8, in order of i; that is, runs of 64 elements
+ * go round-robin to the four accumulators. At the end the accumulators are added lane by lane
+ * as (a0 + a1) + (a2 + a3), the 8 lanes pairwise as (l0+l4 + l2+l6) + (l1+l5 + l3+l7), then
+ * the last n % 8 products one by one. An 8-wide SIMD dot feeds the four accumulators from four
+ * points 64 elements apart (four chains hide the multiply-add latency; the reads stay
+ * sequential at cache-line level, so a dot runs at memory speed), and the tile product makes
+ * four passes over contiguous runs; so the reference and AVX2 results differ only by fused vs
+ * separate multiply-add rounding, and the F16 and F32 dots of the same values agree exactly
+ * (the engine relies on that when keys of a prefill chunk, kept in f32 but rounded to f16,
+ * meet keys read back from an f16 cache). */
+static float lanes_sum(const float *v) {
+    float s0 = v[0] + v[4], s1 = v[1] + v[5], s2 = v[2] + v[6], s3 = v[3] + v[7];
     return (s0 + s2) + (s1 + s3);
 }
+static float acc4_sum(float acc[4][8]) {
+    float v[8];
+    for (int j = 0; j < 8; j++) v[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+    return lanes_sum(v);
+}
+
+/* The lane-order dot for any element widening W(i) of element i (inlined at each use). */
+#define DOT_LANES(W)                                                                         \
+    float acc[4][8] = {{0}};                                                                 \
+    int64_t i = 0;                                                                           \
+    for (; i + 8 <= n; i += 8)                                                               \
+        for (int j = 0; j < 8; j++) acc[(i / MX_DOT_RUN) % 4][j] += W(i + j) * x[i + j];     \
+    float s = acc4_sum(acc);                                                                 \
+    for (; i < n; i++) s += W(i) * x[i];                                                     \
+    return s
+
+#define W_F32(i) (w[i])
+#define W_F16(i) mx_f16_to_f32(w[i])
+#define W_BF16(i) mx_bf16_to_f32(w[i])
 
 /* ---- F32 ------------------------------------------------------------------------------- */
 
 static float dot_f32_ref(const void *row, const float *x, int64_t n) {
     const float *w = row;
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += w[i + j] * x[i + j];
-    float s = lanes_sum(acc);
-    for (; i < n; i++) s += w[i] * x[i];
-    return s;
+    DOT_LANES(W_F32);
 }
 static void to_f32_f32_ref(const void *row, float *out, int64_t n) {
     memcpy(out, row, (size_t)n * sizeof(float));
@@ -45,13 +64,7 @@ static void axpy_f32_ref(float a, const void *row, float *y, int64_t n) {
 
 static float dot_f16_ref(const void *row, const float *x, int64_t n) {
     const uint16_t *w = row;
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += mx_f16_to_f32(w[i + j]) * x[i + j];
-    float s = lanes_sum(acc);
-    for (; i < n; i++) s += mx_f16_to_f32(w[i]) * x[i];
-    return s;
+    DOT_LANES(W_F16);
 }
 static void to_f32_f16_ref(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
@@ -70,13 +83,7 @@ static void axpy_f16_ref(float a, const void *row, float *y, int64_t n) {
 
 static float dot_bf16_ref(const void *row, const float *x, int64_t n) {
     const uint16_t *w = row;
-    float acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += mx_bf16_to_f32(w[i + j]) * x[i + j];
-    float s = lanes_sum(acc);
-    for (; i < n; i++) s += mx_bf16_to_f32(w[i]) * x[i];
-    return s;
+    DOT_LANES(W_BF16);
 }
 static void to_f32_bf16_ref(const void *row, float *out, int64_t n) {
     const uint16_t *w = row;
@@ -99,14 +106,9 @@ static void axpy_bf16_ref(float a, const void *row, float *y, int64_t n) {
  * kernels, and must produce the same bits as decode's direct dot. */
 static float dot_q8_0_ref(const void *row, const float *x, int64_t n) {
     const mx_block_q8_0 *b = row;
-    float acc[8] = {0};
-    for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
-        const float d = mx_f16_to_f32(b[ib].d);
-        const float *xb = x + ib * MX_QK8_0;
-        for (int i = 0; i < MX_QK8_0; i += 8)
-            for (int j = 0; j < 8; j++) acc[j] += (d * (float)b[ib].qs[i + j]) * xb[i + j];
-    }
-    return lanes_sum(acc);
+#define W_Q8_0(i) (mx_f16_to_f32(b[(i) / MX_QK8_0].d) * (float)b[(i) / MX_QK8_0].qs[(i) % MX_QK8_0])
+    DOT_LANES(W_Q8_0);
+#undef W_Q8_0
 }
 static void to_f32_q8_0_ref(const void *row, float *out, int64_t n) {
     const mx_block_q8_0 *b = row;
