@@ -5,10 +5,10 @@
 #include "cli.h"
 #include "cli_engine.h"
 
+#include "engine/kernels/kernels.h"
 #include "model/model.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -34,7 +34,7 @@ static void usage(FILE *out) {
             "  --reps R          repetitions per test, fresh state each (default 3)\n"
             "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
             "  --json            print a JSON array (see docs/bench.md)\n"
-            "  --no-roofline     skip the memory bandwidth measurement (1 GiB buffer)\n",
+            "  --no-roofline     skip the memory bandwidth measurement (1 GiB buffer, ~1 s)\n",
             cli_default_threads());
 }
 
@@ -57,64 +57,9 @@ static void random_tokens(int32_t *out, int64_t n, int32_t n_vocab, uint64_t see
 
 /* ---- Memory read bandwidth ------------------------------------------------------------- */
 
-typedef struct bw_job {
-    const uint64_t *p;
-    size_t n;
-    int passes;
-    uint64_t sum;
-} bw_job;
-
-static void *bw_read(void *arg) {
-    bw_job *j = arg;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int pass = 0; pass < j->passes; pass++) {
-        size_t i = 0;
-        for (; i + 4 <= j->n; i += 4) {
-            s0 += j->p[i];
-            s1 += j->p[i + 1];
-            s2 += j->p[i + 2];
-            s3 += j->p[i + 3];
-        }
-        for (; i < j->n; i++) s0 += j->p[i];
-    }
-    j->sum = s0 + s1 + s2 + s3; /* kept so the reads cannot be optimised away */
-    return NULL;
-}
-
-/* Read a buffer far larger than the caches twice with `threads` threads; GB/s (1e9 bytes), or
- * 0 when the buffer cannot be had. The buffer is written first so its pages are real. */
-static double measure_bandwidth(int threads) {
-    size_t bytes = (size_t)1 << 30;
-    uint64_t *buf = NULL;
-    while (bytes >= ((size_t)256 << 20) && !(buf = malloc(bytes))) bytes /= 2;
-    if (!buf) return 0;
-    const size_t n = bytes / sizeof(uint64_t);
-    for (size_t i = 0; i < n; i++) buf[i] = i;
-    bw_job jobs[256];
-    pthread_t tid[256];
-    const size_t per = n / (size_t)threads;
-    for (int t = 0; t < threads; t++) {
-        jobs[t].p = buf + (size_t)t * per;
-        jobs[t].n = t == threads - 1 ? n - (size_t)t * per : per;
-        jobs[t].passes = 2;
-        jobs[t].sum = 0;
-    }
-    const double t0 = now_s();
-    int started = 0;
-    for (int t = 1; t < threads; t++) {
-        if (pthread_create(&tid[t], NULL, bw_read, &jobs[t]) != 0) break;
-        started = t;
-    }
-    bw_read(&jobs[0]);
-    for (int t = started + 1; t < threads; t++) bw_read(&jobs[t]); /* threads that did not start */
-    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
-    const double dt = now_s() - t0;
-    volatile uint64_t sink = 0;
-    for (int t = 0; t < threads; t++) sink += jobs[t].sum;
-    (void)sink;
-    free(buf);
-    return dt > 0 ? 2.0 * (double)bytes / dt / 1e9 : 0;
-}
+/* Best of 5 full reads of a 1 GiB huge-page buffer with `threads` threads (docs/bench.md). */
+#define BENCH_BW_BYTES ((uint64_t)1 << 30)
+#define BENCH_BW_TRIALS 5
 
 /* Bytes of weights the decoder reads per generated token: every matrix (2-D or more tensor).
  * The embedding table is a lookup (one row per token), so it counts only when it also serves as
@@ -290,7 +235,7 @@ int cmd_bench(int argc, char **argv) {
     struct rusage ru;
     const uint64_t peak_rss = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
     const uint64_t wbytes = weight_bytes_per_token(ce.model);
-    const double bw = roofline ? measure_bandwidth((int)threads) : 0;
+    const double bw = roofline ? mx_read_bandwidth((int)threads, BENCH_BW_BYTES, BENCH_BW_TRIALS) : 0;
     const double bound = bw > 0 && wbytes > 0 ? bw * 1e9 / (double)wbytes : 0;
     const char *kv_name = kv_type == MX_TYPE_F16 ? "f16" : kv_type == MX_TYPE_BF16 ? "bf16" : "f32";
     cli_progress_clear(&prog);

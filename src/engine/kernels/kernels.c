@@ -114,4 +114,5 @@ void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
+uint64_t mx_read_sweep_avx2(const void *p, size_t bytes) { (void)p; (void)bytes; return 0; }
 #endif

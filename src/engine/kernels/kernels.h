@@ -14,6 +14,7 @@
 #include "common/dtype.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* sum_i row[i] * x[i] for a row of n elements stored in the table's type (n a multiple of the
@@ -107,6 +108,18 @@ typedef struct mx_block_q8_k {
     int8_t qs[MX_QK_K];
     int16_t bsums[MX_QK_K / 16];
 } mx_block_q8_k;
+
+/* ---- memory read bandwidth (mixlm bench's roofline) ------------------------------------ */
+
+/* The machine's read bandwidth in GB/s (1e9 bytes/s) with n_threads threads, as a decoder at
+ * its best could read weights: a buffer of about `bytes` (at least 64 MiB; fewer if memory is
+ * short), 2 MiB-aligned and offered transparent huge pages, written once, then read in full
+ * `trials` times (each thread a contiguous slice, AVX2 loads when the CPU has them); the best
+ * trial counts. 0 when no buffer could be had. (membw.c) */
+double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials);
+
+/* Defined in kernels_avx2.c: reads `bytes` (a multiple of 256, 32-byte aligned). */
+uint64_t mx_read_sweep_avx2(const void *p, size_t bytes);
 
 /* ---- f32 helpers used by the decoder (not type-dispatched; O(n) work) ------------------ */
 

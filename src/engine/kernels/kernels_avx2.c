@@ -569,3 +569,20 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx2;
     mx_kquants_avx2_fill(t); /* Q4_0, K-quants, Q8_K: kquants_avx2.c */
 }
+
+/* ---- memory read bandwidth ------------------------------------------------------------- */
+
+/* Reads `bytes` (a multiple of 256, 32-byte aligned) with 256-bit loads into four independent
+ * accumulators; the result only keeps the loads from being optimised away. */
+uint64_t mx_read_sweep_avx2(const void *p, size_t bytes) {
+    const __m256i *v = p;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < bytes / 32; i += 8) {
+        a0 = _mm256_add_epi64(a0, _mm256_add_epi64(_mm256_load_si256(v + i), _mm256_load_si256(v + i + 4)));
+        a1 = _mm256_add_epi64(a1, _mm256_add_epi64(_mm256_load_si256(v + i + 1), _mm256_load_si256(v + i + 5)));
+        a2 = _mm256_add_epi64(a2, _mm256_add_epi64(_mm256_load_si256(v + i + 2), _mm256_load_si256(v + i + 6)));
+        a3 = _mm256_add_epi64(a3, _mm256_add_epi64(_mm256_load_si256(v + i + 3), _mm256_load_si256(v + i + 7)));
+    }
+    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    return (uint64_t)_mm256_extract_epi64(s, 0) + (uint64_t)_mm256_extract_epi64(s, 3);
+}
