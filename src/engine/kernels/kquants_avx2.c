@@ -34,20 +34,28 @@ static inline __m256 scale_sub(__m256 d, __m256i q, __m256 o) {
     return _mm256_sub_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(q)), o);
 }
 
-/* f32 dot and axpy through blocks decoded 256 elements at a time; the dot feeds one 8-lane
- * accumulator in element order, exactly as the F32 AVX2 dot does on the decoded row. */
+/* f32 dot and axpy through blocks decoded 256 elements at a time; the dot feeds four 8-lane
+ * accumulators by runs of MX_DOT_RUN elements in turn, exactly as the F32 AVX2 dot does on the
+ * decoded row (a 256-element piece starts a round of runs). */
 static float dot_decoded(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, const void *row,
                          const float *x, int64_t n) {
     _Alignas(32) float buf[MX_QK_K];
     const uint8_t *p = row;
-    __m256 acc = _mm256_setzero_ps();
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
     for (int64_t i = 0; i < n; i += MX_QK_K) {
         const int64_t m = MX_MIN((int64_t)MX_QK_K, n - i);
         dec(p + (uint64_t)(i / bs) * bb, buf, m);
-        for (int64_t k = 0; k < m; k += 8)
-            acc = _mm256_fmadd_ps(_mm256_load_ps(buf + k), _mm256_loadu_ps(x + i + k), acc);
+        for (int64_t k = 0; k < MX_DOT_RUN && k < m; k += 8) {
+            a0 = _mm256_fmadd_ps(_mm256_load_ps(buf + k), _mm256_loadu_ps(x + i + k), a0);
+            if (k + MX_DOT_RUN < m)
+                a1 = _mm256_fmadd_ps(_mm256_load_ps(buf + k + MX_DOT_RUN), _mm256_loadu_ps(x + i + k + MX_DOT_RUN), a1);
+            if (k + 2 * MX_DOT_RUN < m)
+                a2 = _mm256_fmadd_ps(_mm256_load_ps(buf + k + 2 * MX_DOT_RUN), _mm256_loadu_ps(x + i + k + 2 * MX_DOT_RUN), a2);
+            if (k + 3 * MX_DOT_RUN < m)
+                a3 = _mm256_fmadd_ps(_mm256_load_ps(buf + k + 3 * MX_DOT_RUN), _mm256_loadu_ps(x + i + k + 3 * MX_DOT_RUN), a3);
+        }
     }
-    return hsum8(acc);
+    return hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 static void axpy_decoded(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, float a, const void *row,
                          float *y, int64_t n) {

@@ -16,18 +16,23 @@ static float lanes_sum(const float *acc) {
     return (s0 + s2) + (s1 + s3);
 }
 
-/* Decode block by block into a small buffer and run the F32 reference dot's 8-lane order. */
+/* Decode block by block into a small buffer and run the F32 reference dot's order (kernels.h:
+ * runs of MX_DOT_RUN elements round-robin over four 8-lane accumulators). */
 static float dot_by_blocks(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, const void *row,
                            const float *x, int64_t n) {
-    float acc[8] = {0}, buf[MX_QK_K];
+    float acc[4][8] = {{0}}, buf[MX_QK_K];
     const uint8_t *p = row;
     for (int64_t ib = 0; ib < n / bs; ib++) {
         dec(p + (uint64_t)ib * bb, buf, bs);
         const float *xb = x + ib * bs;
-        for (uint32_t i = 0; i < bs; i += 8)
-            for (int j = 0; j < 8; j++) acc[j] += buf[i + j] * xb[i + j];
+        for (uint32_t i = 0; i < bs; i += 8) {
+            float *a = acc[((ib * bs + i) / MX_DOT_RUN) % 4];
+            for (int j = 0; j < 8; j++) a[j] += buf[i + j] * xb[i + j];
+        }
     }
-    return lanes_sum(acc);
+    float v[8];
+    for (int j = 0; j < 8; j++) v[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j]);
+    return lanes_sum(v);
 }
 static void axpy_by_blocks(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, float a, const void *row,
                            float *y, int64_t n) {
