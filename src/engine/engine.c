@@ -430,8 +430,8 @@ static void mm_quant_worker(void *ctx, int ith, int nth) {
 }
 
 /* Integer path (types with dot_q): the activations were quantised once for the whole task (to
- * the type's vec_type); decode takes one dot_q per row, prefill one tile product gemm_q over
- * the thread's rows and all tokens (the kernel blocks for the caches itself: each weight byte
+ * the type's vec_type); decode and prefill alike take one tile product gemm_q over the thread's
+ * rows and all tokens (one dot_q per row and token when the type has no gemm_q) (the kernel blocks for the caches itself: each weight byte
  * it loads serves many tokens, so the rows need not stay in cache). gemm_q equals dot_q bit
  * for bit (kernels.h).
  *
@@ -455,7 +455,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
             const uint8_t *xq = task->q_rows[jb->q];
             const uint64_t xb = task->q_bytes[jb->q];
             const mx_dot_q_fn dot_q = w->k->dot_q;
-            if (task->n_tok == 1 || !w->k->gemm_q) {
+            if (!w->k->gemm_q) {
                 for (int t = 0; t < task->n_tok; t++)
                     for (int64_t r = r0; r < r1; r++)
                         jb->y[t * jb->y_stride + r] = dot_q(base + (uint64_t)r * w->row_bytes,

@@ -265,6 +265,28 @@ static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
     return acc;
 }
 
+/* Four rows against one token (decode and small batches): per block the four rows' exact
+ * sums P land in the four lanes of one vector (one horizontal reduction for all four) and
+ * each lane takes acc = acc + (d_w d_x) * P, the dot's operations: four independent
+ * sequential accumulators, one per row, so the latency of the additions overlaps. */
+static void q8_0_rows4(const uint8_t *w, uint64_t rb, const mx_block_q8_0 *x, int64_t nb,
+                       float *out) {
+    const mx_block_q8_0 *w0 = (const mx_block_q8_0 *)w, *w1 = (const mx_block_q8_0 *)(w + rb),
+                        *w2 = (const mx_block_q8_0 *)(w + 2 * rb), *w3 = (const mx_block_q8_0 *)(w + 3 * rb);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256i h01 = _mm256_hadd_epi32(q8_0_block_lanes(&w0[ib], &x[ib]), q8_0_block_lanes(&w1[ib], &x[ib]));
+        const __m256i h23 = _mm256_hadd_epi32(q8_0_block_lanes(&w2[ib], &x[ib]), q8_0_block_lanes(&w3[ib], &x[ib]));
+        const __m256i h = _mm256_hadd_epi32(h01, h23);
+        const __m128i p = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)w0[ib].d, (short)w1[ib].d, (short)w2[ib].d,
+                                                      (short)w3[ib].d, 0, 0, 0, 0));
+        const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x[ib].d)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
+    }
+    _mm_storeu_ps(out, acc);
+}
+
 /* Tile product with one token per SIMD lane. Tokens are taken in groups of 8; a group's
  * activation blocks are first re-laid out (a segment of Q8_SEG blocks at a time, in a stack
  * buffer that stays in L1) as, per block, the 8 tokens' f32 scales and then, per 4-byte chunk c
@@ -352,11 +374,13 @@ static const q8_row_seg_fn g_q8_row_seg[Q8_TG] = {q8_0_row_seg_1, q8_0_row_seg_2
 static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
                              int nt, float *y, int64_t ys, int64_t n) {
     const int64_t nb = n / MX_QK8_0;
-    if (nt < 4) { /* too few tokens to fill the lanes: the dots themselves */
-        for (int t = 0; t < nt; t++)
-            for (int r = 0; r < nr; r++)
-                y[t * ys + r] = dot_q_q8_0_avx2((const uint8_t *)w + (uint64_t)r * rb,
-                                                (const uint8_t *)xq + (uint64_t)t * xb, n);
+    if (nt < 4) { /* too few tokens to fill the lanes: four rows at a time per token */
+        for (int t = 0; t < nt; t++) {
+            const mx_block_q8_0 *xt = (const mx_block_q8_0 *)((const uint8_t *)xq + (uint64_t)t * xb);
+            int r = 0;
+            for (; r + 4 <= nr; r += 4) q8_0_rows4((const uint8_t *)w + (uint64_t)r * rb, rb, xt, nb, y + t * ys + r);
+            for (; r < nr; r++) y[t * ys + r] = dot_q_q8_0_avx2((const uint8_t *)w + (uint64_t)r * rb, xt, n);
+        }
         return;
     }
     _Alignas(32) q8_seg_block xs[Q8_TG * Q8_SEG];
