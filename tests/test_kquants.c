@@ -1,4 +1,4 @@
-/* test_kquants.c: the Q4_0, Q4_K, Q5_K, Q6_K weight types and the Q8_K activation type: decoding
+/* test_kquants.c: the Q4_0, Q5_0, Q4_K, Q5_K, Q6_K weight types and the Q8_K activation type: decoding
  * against a decoder written here from the GGUF format description (hand-built blocks with known
  * values, and quantiser output), quantisation error bounds derived from each format, the f32 dot
  * equal to the F32 dot of the decoded row, the integer dot against an exact double product,
@@ -22,7 +22,7 @@ static float nrand(void) { /* approximately N(0, 1): sum of 4 uniforms, scaled *
     return (float)((urand() + urand() + urand() + urand() - 2.0) * 1.7320508075688772);
 }
 
-static const mx_type WTYPES[] = {MX_TYPE_Q4_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K};
+static const mx_type WTYPES[] = {MX_TYPE_Q4_0, MX_TYPE_Q5_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K};
 static const char *tname(mx_type t) { return mx_type_get(t)->name; }
 
 /* ---- A decoder written from the format description ---------------------------------------- */
@@ -49,6 +49,12 @@ static elem decode_elem(mx_type t, const uint8_t *p, int e) {
         const uint8_t byte = p[2 + e % 16];
         r.q = (e < 16 ? byte % 16 : byte / 16) - 8;
         r.qmin = -8, r.qmax = 7;
+        r.d1 = h2f(p);
+    } else if (t == MX_TYPE_Q5_0) { /* f16 d, 4 bytes of fifth bits (bit e), 16 nibble bytes */
+        const uint8_t byte = p[6 + e % 16];
+        const int fifth = (p[2 + e / 8] >> (e % 8)) & 1;
+        r.q = (e < 16 ? byte % 16 : byte / 16) + 16 * fifth - 16;
+        r.qmin = -16, r.qmax = 15;
         r.d1 = h2f(p);
     } else if (t == MX_TYPE_Q4_K || t == MX_TYPE_Q5_K) {
         const int j = e / 32, l = e % 32; /* sub-block j reads qs[32 (j/2) + l] */
@@ -113,6 +119,25 @@ static void test_hand_built(void) {
             bad += out[16 + j] != 0.5f * (float)(7 - j);
         }
         CHECK_MSG(bad == 0, "Q4_0 hand-built block: %d wrong elements", bad);
+    }
+    { /* Q5_0: d = 0.25; element j < 16: nibble j, fifth bit set for odd j -> j + 16 (j odd) - 16;
+       * element 16 + j: nibble 15 - j, fifth bit set for j < 5 */
+        uint8_t b[22] = {0x00, 0x34};
+        uint32_t h = 0;
+        for (int j = 0; j < 16; j++) {
+            b[6 + j] = (uint8_t)(j | ((15 - j) << 4));
+            if (j % 2) h |= 1u << j;
+            if (j < 5) h |= 1u << (16 + j);
+        }
+        for (int i = 0; i < 4; i++) b[2 + i] = (uint8_t)(h >> (8 * i));
+        mx_kernels_ref(MX_TYPE_Q5_0)->to_f32(b, out, 32);
+        int bad = 0;
+        for (int j = 0; j < 16; j++) {
+            bad += out[j] != 0.25f * (float)(j + (j % 2 ? 16 : 0) - 16);
+            bad += out[16 + j] != 0.25f * (float)(15 - j + (j < 5 ? 16 : 0) - 16);
+        }
+        CHECK_MSG(bad == 0, "Q5_0 hand-built block: %d wrong elements", bad);
+        CHECK_EQ_INT(decode_matches(MX_TYPE_Q5_0, mx_kernels_ref(MX_TYPE_Q5_0), b, 32), 0);
     }
     /* K-quants share the 6-bit scales: sc = {1, 17, 33, 63, 5, 20, 47, 62},
      * m = {0, 3, 16, 40, 63, 31, 8, 50}, d = 0.25, dmin = 0.125, packed per the description. */
@@ -190,12 +215,13 @@ static void fill_row(float *x, int64_t n) {
  * error D / sqrt(12); for blocks of N(0, s^2) the step is about range / levels (Q4_0: ~4.4 s / 15
  * over 32 elements; Q4_K ~4.2 s / 15 over sub-blocks of 32, less with the min; Q5_K half that;
  * Q6_K ~3.6 s / 63 over 16 elements, plus the 8-bit scales). Measured on these rows (printed):
- * Q4_0 0.107, Q4_K 0.080, Q5_K 0.040, Q6_K 0.022; the limits are ~1.2x those, well below what a
+ * Q4_0 0.107, Q5_0 0.059, Q4_K 0.079, Q5_K 0.038, Q6_K 0.021; the limits are 1.2-1.3x those,
+ * well below what a
  * wrong scale choice or element order gives. */
 static void test_roundtrip(void) {
     const int64_t n = 256 * 24;
     const struct { mx_type t; double rms_max; } cases[] = {
-        {MX_TYPE_Q4_0, 0.13}, {MX_TYPE_Q4_K, 0.096}, {MX_TYPE_Q5_K, 0.048}, {MX_TYPE_Q6_K, 0.027}};
+        {MX_TYPE_Q4_0, 0.13}, {MX_TYPE_Q5_0, 0.07}, {MX_TYPE_Q4_K, 0.096}, {MX_TYPE_Q5_K, 0.048}, {MX_TYPE_Q6_K, 0.027}};
     float *x = malloc(n * 4), *y = malloc(n * 4);
     for (size_t c = 0; c < MX_ARRAY_LEN(cases); c++) {
         const mx_type t = cases[c].t;
@@ -370,7 +396,7 @@ static void test_avx2_vs_ref(void) {
         printf("test_kquants: no AVX2 on this CPU or build; SIMD comparisons not run\n");
         return;
     }
-    const mx_type all[] = {MX_TYPE_Q4_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K, MX_TYPE_Q8_K};
+    const mx_type all[] = {MX_TYPE_Q4_0, MX_TYPE_Q5_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K, MX_TYPE_Q8_K};
     const int64_t n = 256 * 27;
     float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), *ya = malloc(n * 4),
           *yb = malloc(n * 4);
@@ -420,11 +446,216 @@ static void test_avx2_vs_ref(void) {
     free(x); free(a); free(b); free(ya); free(yb);
 }
 
+
+/* ---- Engine level: a small random Gemma 3 in a Q4_K_M-style mix -------------------------- */
+
+enum { EL = 4, EE = 256, EF = 512, EH = 4, EKV = 2, EHD = 64, EV = 256, ENT = 24 };
+
+/* The mix of tools/dev/gen-random-model --type q4_k_m (docs/engine.md): Q6_K for the tied
+ * embedding and for attn_v / ffn_down of layers with more_bits(i), Q4_K elsewhere; rows that are
+ * not whole superblocks fall back (Q4_K -> Q5_0, Q6_K -> Q8_0). */
+static int more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static mx_type mix_type(const char *name, int64_t n_in) {
+    mx_type t = MX_TYPE_Q4_K;
+    int il = -1;
+    if (!strcmp(name, "token_embd.weight")) t = MX_TYPE_Q6_K;
+    else if (sscanf(name, "blk.%d.", &il) == 1 && (strstr(name, "attn_v.") || strstr(name, "ffn_down.")) &&
+             more_bits(il, EL))
+        t = MX_TYPE_Q6_K;
+    if (n_in % 256) t = t == MX_TYPE_Q4_K ? MX_TYPE_Q5_0 : MX_TYPE_Q8_0;
+    return t;
+}
+
+/* Writes the F32 model (N(0, 1/fan_in) matrices, norms 1 + 0.1 N(0, 1)) and loads it. */
+static mixlm_model *make_f32_model(void) {
+    mx_gguf_writer *w = mx_gguf_writer_new();
+    if (!w) return NULL;
+    mx_gguf_w_str(w, "general.architecture", "gemma3");
+    mx_gguf_w_u32(w, "gemma3.context_length", 1024);
+    mx_gguf_w_u32(w, "gemma3.block_count", EL);
+    mx_gguf_w_u32(w, "gemma3.embedding_length", EE);
+    mx_gguf_w_u32(w, "gemma3.feed_forward_length", EF);
+    mx_gguf_w_u32(w, "gemma3.attention.head_count", EH);
+    mx_gguf_w_u32(w, "gemma3.attention.head_count_kv", EKV);
+    mx_gguf_w_u32(w, "gemma3.attention.key_length", EHD);
+    mx_gguf_w_u32(w, "gemma3.attention.value_length", EHD);
+    mx_gguf_w_f32(w, "gemma3.attention.layer_norm_rms_epsilon", 1e-6f);
+    mx_gguf_w_f32(w, "gemma3.rope.freq_base", 1000000.0f);
+    mx_gguf_w_u32(w, "gemma3.attention.sliding_window", 8);
+    mx_gguf_w_u32(w, "gemma3.attention.sliding_window_pattern", 2);
+    mx_gguf_w_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    mx_gguf_w_u32(w, "tokenizer.ggml.eos_token_id", 1);
+    float *bufs[2 + EL * 13];
+    int nb = 0;
+    char name[64];
+#define KQ_T(nm, in, out, is_norm)                                                            \
+    do {                                                                                      \
+        const int64_t ne_[2] = {(in), (out)};                                                 \
+        float *d_ = malloc((size_t)((in) * (out)) * 4);                                       \
+        for (int64_t i_ = 0; i_ < (in) * (out); i_++)                                         \
+            d_[i_] = is_norm ? 1.0f + 0.1f * nrand() : nrand() / sqrtf((float)(in));          \
+        bufs[nb++] = d_;                                                                      \
+        mx_gguf_w_tensor(w, nm, MX_TYPE_F32, is_norm ? 1 : 2, ne_, d_,                        \
+                         (uint64_t)((in) * (out)) * 4);                                       \
+    } while (0)
+    KQ_T("token_embd.weight", EE, EV, 0);
+    for (int l = 0; l < EL; l++) {
+#define NM(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
+        KQ_T(NM("attn_norm.weight"), EE, 1, 1);
+        KQ_T(NM("attn_q.weight"), EE, EH * EHD, 0);
+        KQ_T(NM("attn_k.weight"), EE, EKV * EHD, 0);
+        KQ_T(NM("attn_v.weight"), EE, EKV * EHD, 0);
+        KQ_T(NM("attn_q_norm.weight"), EHD, 1, 1);
+        KQ_T(NM("attn_k_norm.weight"), EHD, 1, 1);
+        KQ_T(NM("attn_output.weight"), EH * EHD, EE, 0);
+        KQ_T(NM("post_attention_norm.weight"), EE, 1, 1);
+        KQ_T(NM("ffn_norm.weight"), EE, 1, 1);
+        KQ_T(NM("ffn_gate.weight"), EE, EF, 0);
+        KQ_T(NM("ffn_up.weight"), EE, EF, 0);
+        KQ_T(NM("ffn_down.weight"), EF, EE, 0);
+        KQ_T(NM("post_ffw_norm.weight"), EE, 1, 1);
+#undef NM
+    }
+    KQ_T("output_norm.weight", EE, 1, 1);
+#undef KQ_T
+    const char *path = test_tmp("kquants-f32.gguf");
+    mixlm_status st = mx_gguf_w_write_file(w, path);
+    mx_gguf_writer_free(w);
+    for (int i = 0; i < nb; i++) free(bufs[i]);
+    mixlm_model *m = NULL;
+    if (!st) st = mixlm_model_load(path, &m);
+    CHECK_MSG(st == MIXLM_OK, "random F32 model: %s", mixlm_last_error());
+    return st ? NULL : m;
+}
+
+typedef struct conv_model { mixlm_model m; mx_tensor *tensors; void **bufs; } conv_model;
+
+/* A copy of the model with every matrix quantised (type MX_TYPE_COUNT: the mix). */
+static int convert_model(const mixlm_model *src, mx_type type, conv_model *out) {
+    memset(out, 0, sizeof *out);
+    out->m = *src;
+    out->tensors = calloc((size_t)src->n_tensors, sizeof *out->tensors);
+    out->bufs = calloc((size_t)src->n_tensors, sizeof *out->bufs);
+    if (!out->tensors || !out->bufs) return 0;
+    for (int i = 0; i < src->n_tensors; i++) {
+        const mx_tensor *t = &src->tensors[i];
+        out->tensors[i] = *t;
+        if (t->n_dims != 2) continue;
+        const mx_type ty = type == MX_TYPE_COUNT ? mix_type(t->name, t->ne[0]) : type;
+        const uint64_t rb = mx_type_row_bytes(ty, (uint64_t)t->ne[0]);
+        uint8_t *buf = mx_aligned_alloc(64, (size_t)(rb * (uint64_t)t->ne[1]));
+        if (!buf) return 0;
+        for (int64_t r = 0; r < t->ne[1]; r++)
+            mx_kernels_ref(ty)->from_f32((const float *)t->data + r * t->ne[0], buf + (uint64_t)r * rb, t->ne[0]);
+        out->bufs[i] = buf;
+        out->tensors[i].type = ty;
+        out->tensors[i].data = buf;
+        out->tensors[i].nbytes = rb * (uint64_t)t->ne[1];
+    }
+    out->m.tensors = out->tensors;
+    return 1;
+}
+static void convert_free(conv_model *c) {
+    for (int i = 0; c->bufs && i < c->m.n_tensors; i++) free(c->bufs[i]);
+    free(c->bufs);
+    free(c->tensors);
+}
+
+/* Logits for every position, `chunk` tokens per step (0 = all at once). */
+static mixlm_status run_engine(const mixlm_model *m, int threads, int chunk, const int32_t *tok,
+                               float *out) {
+    mx_engine_params p = mx_engine_default_params();
+    p.n_threads = threads;
+    p.n_ctx = ENT;
+    p.n_batch = 64;
+    mx_engine *e = NULL;
+    mx_kv_cache *kv = NULL;
+    mixlm_status st = mx_engine_create(m, p, &e);
+    if (!st) st = mx_kv_cache_create(e, ENT, MX_TYPE_F32, false, &kv);
+    const int step = chunk > 0 ? chunk : ENT;
+    for (int i = 0; i < ENT && !st; i += step)
+        st = mx_engine_forward(e, kv->layers, tok + i, MX_MIN(step, ENT - i), i, out + (size_t)i * EV, true);
+    mx_kv_cache_free(kv);
+    mx_engine_free(e);
+    return st;
+}
+
+static double max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d; /* NaN propagates as a failure */
+    }
+    return m;
+}
+
+/* Quantised copies against the F32 original. Random-weight models amplify weight errors (logits
+ * here reach ~7); the worst max |diff| measured with these seeds (printed) is Q8_0 0.10, Q6_K
+ * 0.33, Q5_K 0.56, Q5_0 0.60, mix 0.79, Q4_K 0.97, Q4_0 1.21: the order of the formats' element
+ * errors (RMS 0.005, 0.021, 0.038, 0.059, -, 0.079, 0.107 of the weights' RMS), with the integer
+ * path's 8-bit activations as a floor. Bounds are ~1.5x those. Every copy must also give
+ * bit-identical logits whether the 24 tokens are fed at once, one at a time or 5 at a time
+ * (prefill's gemm_q equals decode's dot_q), with 1 or 2 threads. */
+static void test_engine_mix(void) {
+    mixlm_model *m = make_f32_model();
+    if (!m) return;
+    int32_t tok[ENT];
+    tok[0] = 2;
+    for (int i = 1; i < ENT; i++) tok[i] = 4 + (int32_t)(urand() * (EV - 4));
+    const size_t n = (size_t)ENT * EV;
+    float *ref = malloc(n * 4), *got = malloc(n * 4), *other = malloc(n * 4);
+    CHECK_EQ_INT(run_engine(m, 2, 0, tok, ref), MIXLM_OK);
+    double lmax = 0;
+    for (size_t i = 0; i < n; i++) lmax = fmax(lmax, fabs(ref[i]));
+    const struct { mx_type t; const char *name; double bound; } cases[] = {
+        {MX_TYPE_COUNT, "Q4_K_M mix", 1.2}, {MX_TYPE_Q4_0, "Q4_0", 1.8}, {MX_TYPE_Q5_0, "Q5_0", 0.9},
+        {MX_TYPE_Q4_K, "Q4_K", 1.5},        {MX_TYPE_Q5_K, "Q5_K", 0.85}, {MX_TYPE_Q6_K, "Q6_K", 0.5},
+        {MX_TYPE_Q8_0, "Q8_0", 0.15}};
+    for (size_t c = 0; c < MX_ARRAY_LEN(cases); c++) {
+        conv_model cm;
+        if (!convert_model(m, cases[c].t, &cm)) {
+            CHECK_MSG(0, "convert %s", cases[c].name);
+            convert_free(&cm);
+            continue;
+        }
+        mixlm_status st = run_engine(&cm.m, 2, 0, tok, got);
+        CHECK_MSG(st == MIXLM_OK, "%s: %s", cases[c].name, mixlm_last_error());
+        const double d = max_abs_diff(got, ref, n);
+        int agree = 0;
+        for (int r = 0; r < ENT; r++) {
+            int ia = 0, ib = 0;
+            for (int i = 1; i < EV; i++) {
+                if (ref[r * EV + i] > ref[r * EV + ia]) ia = i;
+                if (got[r * EV + i] > got[r * EV + ib]) ib = i;
+            }
+            agree += ia == ib;
+        }
+        printf("  %-10s weights: max |logit diff| vs F32 %.3g (max |logit| %.2f), argmax %d/%d\n",
+               cases[c].name, d, lmax, agree, ENT);
+        CHECK_MSG(d <= cases[c].bound, "%s: max |diff| %.3g > %.3g", cases[c].name, d, cases[c].bound);
+        const int chunks[] = {1, 5};
+        for (size_t k = 0; k < MX_ARRAY_LEN(chunks); k++) {
+            st = run_engine(&cm.m, 2, chunks[k], tok, other);
+            CHECK_MSG(!st && max_abs_diff(other, got, n) == 0.0, "%s: chunk %d vs whole: %.3g",
+                      cases[c].name, chunks[k], max_abs_diff(other, got, n));
+        }
+        st = run_engine(&cm.m, 1, 5, tok, other);
+        CHECK_MSG(!st && max_abs_diff(other, got, n) == 0.0, "%s: 1 thread vs 2: %.3g",
+                  cases[c].name, max_abs_diff(other, got, n));
+        convert_free(&cm);
+    }
+    free(ref);
+    free(got);
+    free(other);
+    mixlm_model_free(m);
+}
+
 int main(void) {
     test_hand_built();
     test_roundtrip();
     test_q8_k();
     test_dots();
     test_avx2_vs_ref();
+    test_engine_mix();
     return check_summary("test_kquants");
 }

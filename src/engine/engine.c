@@ -102,7 +102,7 @@ static mixlm_status tensor_check(const mixlm_model *m, const char *name, int64_t
         return mx_err(MIXLM_ERR_UNSUPPORTED,
                       "tensor %s: type %s, which the native engine cannot use for a %s", name,
                       ti ? ti->name : "unknown",
-                      matrix ? "matrix (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K)"
+                      matrix ? "matrix (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K)"
                              : "vector (F32, F16, BF16)");
     /* Kernels read elements in place: 16-bit types and Q8_0 blocks (an f16 scale first) need
      * 2-byte alignment, F32 4. GGUF aligns tensor data to 32 bytes, so only a broken file

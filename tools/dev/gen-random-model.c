@@ -4,7 +4,8 @@
  * with a 32000-token vocabulary. The logits mean nothing; only the work per token is real.
  *
  * Weights: matrices N(0, 1/fan_in) (a seeded xoshiro256** generator and Box-Muller), stored in
- * the chosen type (F32, F16, BF16, Q8_0; quantised with the engine's reference kernels); norm
+ * the chosen type (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K, or the Q4_K_M-style mix
+ * described in usage(); quantised with the engine's reference kernels); norm
  * weights 1 + 0.1 N(0, 1) in F32, in GGUF Gemma's convention (the file holds 1 + w). The GGUF
  * container (version 3) is written here directly: header, metadata, tensor infos, 32-byte
  * aligned data. */
@@ -85,11 +86,36 @@ static void pad(FILE *f, uint64_t *pos) {
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: gen-random-model --out FILE [--type f32|f16|bf16|q8_0] [--seed N]\n"
+            "usage: gen-random-model --out FILE [--type TYPE] [--seed N]\n"
             "                        [--layers N] [--vocab N] [--embd N] [--ff N] [--heads N]\n"
             "                        [--kv-heads N] [--head-dim N] [--window N] [--ctx N]\n"
             "Writes a Gemma 3 GGUF with random weights (default: Gemma 3 1B shapes, vocab 32000,\n"
-            "F16).\n");
+            "F16).\n"
+            "TYPE: f32 f16 bf16 q8_0 q4_0 q5_0 q4_k q5_k q6_k (every matrix; the row length must\n"
+            "be a multiple of the block size: 32, or 256 for the K-quants), or q4_k_m, a mix in the\n"
+            "manner of the common Q4_K_M recipe:\n"
+            "  token_embd (tied, so also the output matrix)          Q6_K\n"
+            "  attn_v and ffn_down of layer i when more_bits(i)      Q6_K\n"
+            "  every other matrix                                    Q4_K\n"
+            "  more_bits(i) = i < L/8 || i >= 7L/8 || (i - L/8) %% 3 == 2  (L layers, integer /)\n"
+            "  a row length that is not a multiple of 256 falls back: Q4_K -> Q5_0, Q6_K -> Q8_0\n"
+            "  (Gemma 3 1B: hidden 1152, so q/k/v/gate/up are Q5_0 or Q8_0 and token_embd Q8_0).\n"
+            "Norm weights are F32.\n");
+}
+
+/* The Q4_K_M-style rule for "use more bits" on layer i of n (as the common recipe has it). */
+static int more_bits(long i, long n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+/* The type of matrix `role` of layer `il` (-1: not in a layer) with rows of n_in elements. */
+static mx_type matrix_type(const char *type_s, mx_type type, const char *role, long il,
+                           long layers, int64_t n_in) {
+    if (strcmp(type_s, "q4_k_m")) return type;
+    mx_type t = MX_TYPE_Q4_K;
+    if (!strcmp(role, "token_embd")) t = MX_TYPE_Q6_K;
+    else if ((!strcmp(role, "attn_v") || !strcmp(role, "ffn_down")) && more_bits(il, layers))
+        t = MX_TYPE_Q6_K;
+    if (n_in % 256) t = t == MX_TYPE_Q4_K ? MX_TYPE_Q5_0 : MX_TYPE_Q8_0;
+    return t;
 }
 
 int main(int argc, char **argv) {
@@ -134,22 +160,25 @@ int main(int argc, char **argv) {
         }
         i++;
     }
-    mx_type type;
-    if (!strcmp(type_s, "f32")) type = MX_TYPE_F32;
-    else if (!strcmp(type_s, "f16")) type = MX_TYPE_F16;
-    else if (!strcmp(type_s, "bf16")) type = MX_TYPE_BF16;
-    else if (!strcmp(type_s, "q8_0")) type = MX_TYPE_Q8_0;
-    else {
-        fprintf(stderr, "gen-random-model: --type must be f32, f16, bf16 or q8_0\n");
+    static const struct { const char *name; mx_type t; } TYPES[] = {
+        {"f32", MX_TYPE_F32},   {"f16", MX_TYPE_F16},   {"bf16", MX_TYPE_BF16},
+        {"q8_0", MX_TYPE_Q8_0}, {"q4_0", MX_TYPE_Q4_0}, {"q5_0", MX_TYPE_Q5_0},
+        {"q4_k", MX_TYPE_Q4_K}, {"q5_k", MX_TYPE_Q5_K}, {"q6_k", MX_TYPE_Q6_K},
+        {"q4_k_m", MX_TYPE_Q4_K}};
+    mx_type type = MX_TYPE_COUNT;
+    for (size_t k = 0; k < MX_ARRAY_LEN(TYPES); k++)
+        if (!strcmp(type_s, TYPES[k].name)) type = TYPES[k].t;
+    if (type == MX_TYPE_COUNT) {
+        fprintf(stderr, "gen-random-model: --type must be f32, f16, bf16, q8_0, q4_0, q5_0, q4_k, "
+                        "q5_k, q6_k or q4_k_m\n");
         return 2;
     }
     if (!out_path) {
         fprintf(stderr, "gen-random-model: --out is required\n");
         return 2;
     }
-    if (heads % kv_heads || (type == MX_TYPE_Q8_0 && (embd % 32 || ff % 32 || (heads * head_dim) % 32))) {
-        fprintf(stderr, "gen-random-model: heads must be a multiple of kv-heads; Q8_0 needs "
-                        "row lengths that are multiples of 32\n");
+    if (heads % kv_heads) {
+        fprintf(stderr, "gen-random-model: heads must be a multiple of kv-heads\n");
         return 2;
     }
     seed((uint64_t)seed_v);
@@ -160,11 +189,12 @@ int main(int argc, char **argv) {
     wtensor *ts = calloc((size_t)n_t, sizeof *ts);
     if (!ts) return 1;
     int nt = 0;
-#define MAT(nm, in, out)                                                                  \
+#define MAT(nm, role, il, in, out)                                                        \
     do {                                                                                  \
         wtensor *t = &ts[nt++];                                                           \
         snprintf(t->name, sizeof t->name, "%s", nm);                                      \
-        t->n_dims = 2, t->ne[0] = (in), t->ne[1] = (out), t->type = type;                 \
+        t->n_dims = 2, t->ne[0] = (in), t->ne[1] = (out);                                 \
+        t->type = matrix_type(type_s, type, role, il, layers, in);                        \
         t->sd = 1.0 / sqrt((double)(in));                                                 \
     } while (0)
 #define VEC(nm, n)                                                                        \
@@ -174,25 +204,35 @@ int main(int argc, char **argv) {
         t->n_dims = 1, t->ne[0] = (n), t->ne[1] = 1, t->type = MX_TYPE_F32, t->sd = 0.1;  \
     } while (0)
     char nm[64];
-    MAT("token_embd.weight", embd, vocab);
+    MAT("token_embd.weight", "token_embd", -1L, embd, vocab);
     for (long l = 0; l < layers; l++) {
 #define N(s) (snprintf(nm, sizeof nm, "blk.%ld." s, l), nm)
         VEC(N("attn_norm.weight"), embd);
-        MAT(N("attn_q.weight"), embd, q_dim);
-        MAT(N("attn_k.weight"), embd, kv_dim);
-        MAT(N("attn_v.weight"), embd, kv_dim);
+        MAT(N("attn_q.weight"), "attn_q", l, embd, q_dim);
+        MAT(N("attn_k.weight"), "attn_k", l, embd, kv_dim);
+        MAT(N("attn_v.weight"), "attn_v", l, embd, kv_dim);
         VEC(N("attn_q_norm.weight"), head_dim);
         VEC(N("attn_k_norm.weight"), head_dim);
-        MAT(N("attn_output.weight"), q_dim, embd);
+        MAT(N("attn_output.weight"), "attn_output", l, q_dim, embd);
         VEC(N("post_attention_norm.weight"), embd);
         VEC(N("ffn_norm.weight"), embd);
-        MAT(N("ffn_gate.weight"), embd, ff);
-        MAT(N("ffn_up.weight"), embd, ff);
-        MAT(N("ffn_down.weight"), ff, embd);
+        MAT(N("ffn_gate.weight"), "ffn_gate", l, embd, ff);
+        MAT(N("ffn_up.weight"), "ffn_up", l, embd, ff);
+        MAT(N("ffn_down.weight"), "ffn_down", l, ff, embd);
         VEC(N("post_ffw_norm.weight"), embd);
 #undef N
     }
     VEC("output_norm.weight", embd);
+    for (int i = 0; i < nt; i++) {
+        const mx_type_info *ti = mx_type_get(ts[i].type);
+        if (ts[i].ne[0] % ti->block) {
+            fprintf(stderr, "gen-random-model: %s has rows of %lld elements, not a multiple of the "
+                            "%s block size %u\n", ts[i].name, (long long)ts[i].ne[0], ti->name,
+                    ti->block);
+            free(ts);
+            return 2;
+        }
+    }
     uint64_t off = 0;
     for (int i = 0; i < nt; i++) {
         ts[i].offset = off;
@@ -246,7 +286,6 @@ int main(int argc, char **argv) {
     const int64_t max_in = MX_MAX(MX_MAX(embd, ff), q_dim);
     float *row = malloc((size_t)max_in * sizeof(float));
     uint8_t *qrow = malloc((size_t)mx_type_row_bytes(MX_TYPE_F32, (uint64_t)max_in));
-    const mx_type_kernels *kern = mx_kernels_ref(type);
     uint64_t data_pos = 0;
     for (int i = 0; i < nt && w_ok; i++) {
         const wtensor *t = &ts[i];
@@ -261,7 +300,7 @@ int main(int argc, char **argv) {
                 for (int64_t k = 0; k < t->ne[0]; k++) row[k] += 1.0f;
                 wr(f, row, (size_t)rb);
             } else {
-                kern->from_f32(row, qrow, t->ne[0]);
+                mx_kernels_ref(t->type)->from_f32(row, qrow, t->ne[0]);
                 wr(f, qrow, (size_t)rb);
             }
             data_pos += rb;

@@ -90,7 +90,8 @@ void mx_kernels_avx2_fill(mx_type_kernels *tables);
 /* The weight types the engine can use for matrices. */
 static inline bool mx_kernels_matrix_type_ok(mx_type t) {
     return t == MX_TYPE_F32 || t == MX_TYPE_F16 || t == MX_TYPE_BF16 || t == MX_TYPE_Q8_0 ||
-           t == MX_TYPE_Q4_0 || t == MX_TYPE_Q4_K || t == MX_TYPE_Q5_K || t == MX_TYPE_Q6_K;
+           t == MX_TYPE_Q4_0 || t == MX_TYPE_Q5_0 || t == MX_TYPE_Q4_K || t == MX_TYPE_Q5_K ||
+           t == MX_TYPE_Q6_K;
 }
 
 /* Q8_0 block layout (GGUF): an f16 scale d, then 32 signed bytes; x[i] = d * q[i]. */

@@ -1,10 +1,12 @@
-/* kquants.h: block layouts of the 4- to 6-bit GGUF weight types (Q4_0, Q4_K, Q5_K, Q6_K) and the
+/* kquants.h: block layouts of the 4- to 6-bit GGUF weight types (Q4_0, Q5_0, Q4_K, Q5_K, Q6_K) and the
  * helpers their reference (kquants_ref.c) and AVX2 (kquants_avx2.c) kernels share, so that both
  * decode a block with the same float operations in the same order.
  *
  * Layouts (GGUF / ggml, little-endian; f16 = IEEE half):
  *  - Q4_0, 32 elements in 18 bytes: f16 d, qs[16]. Element j < 16 is the low nibble of qs[j],
  *    element j >= 16 the high nibble of qs[j - 16]; x = d * (q - 8).
+ *  - Q5_0, 32 elements in 22 bytes: f16 d, qh[4] (a little-endian 32-bit word: bit j is the
+ *    fifth bit of element j), qs[16] as Q4_0; x = d * (q - 16), q = nibble | bit << 4.
  *  - Q4_K, 256 elements in 144 bytes: f16 d, f16 dmin, scales[12] (eight 6-bit scales sc and
  *    eight 6-bit mins m, packed as mx_kq_scale_min() reads them), qs[128]. Sub-block j (32
  *    elements, 0..7) of chunk c = j / 2 (64 elements) reads qs[32c .. 32c+31]: low nibbles for
@@ -33,6 +35,14 @@ typedef struct mx_block_q4_0 {
     uint8_t qs[MX_QK4_0 / 2];
 } mx_block_q4_0;
 
+#define MX_QK5_0 32
+
+typedef struct mx_block_q5_0 {
+    uint16_t d;
+    uint8_t qh[4];
+    uint8_t qs[MX_QK5_0 / 2];
+} mx_block_q5_0;
+
 typedef struct mx_block_q4_k {
     uint16_t d, dmin;
     uint8_t scales[12];
@@ -54,6 +64,7 @@ typedef struct mx_block_q6_k {
 } mx_block_q6_k;
 
 static_assert(sizeof(mx_block_q4_0) == 18, "Q4_0 block is 18 bytes");
+static_assert(sizeof(mx_block_q5_0) == 22, "Q5_0 block is 22 bytes");
 static_assert(sizeof(mx_block_q4_k) == 144, "Q4_K block is 144 bytes");
 static_assert(sizeof(mx_block_q5_k) == 176, "Q5_K block is 176 bytes");
 static_assert(sizeof(mx_block_q6_k) == 210, "Q6_K block is 210 bytes");
@@ -93,7 +104,7 @@ static inline float mx_kq_combine(float yd, float d, float dmin, int32_t isum, i
     return ta - tb;
 }
 
-/* Register the Q4_0, Q4_K, Q5_K, Q6_K and Q8_K tables: the reference one (NULL for other types)
+/* Register the Q4_0, Q5_0, Q4_K, Q5_K, Q6_K and Q8_K tables: the reference one (NULL for other types)
  * and the AVX2 entries written over `t` (kquants_avx2.c; absent without x86 kernels). */
 const mx_type_kernels *mx_kquants_ref(mx_type type);
 void mx_kquants_avx2_fill(mx_type_kernels *t);

@@ -1,4 +1,4 @@
-/* kquants_avx2.c: AVX2 siblings of the Q4_0 / K-quant kernels (kquants_ref.c): decoding with the
+/* kquants_avx2.c: AVX2 siblings of the Q4_0 / Q5_0 / K-quant kernels (kquants_ref.c): decoding with the
  * reference's float operations (bit-identical), the f32 dot in the F32 AVX2 kernel's order, the
  * integer dots (exact integer sums with maddubs/madd; the K-quants then share the reference's
  * float steps, so they match it bit for bit) and the Q8_K activation quantiser. */
@@ -106,6 +106,64 @@ static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
         const __m256i nib = _mm256_and_si256(
             _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
         const __m256i w = _mm256_sub_epi8(nib, eight);
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
+        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
+        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
+    }
+    return hsum8(acc);
+}
+
+/* ---- Q5_0 --------------------------------------------------------------------------------- */
+
+static void to_f32_q5_0_avx2(const void *row, float *out, int64_t n) {
+    const mx_block_q5_0 *b = row;
+    const __m256i sixteen = _mm256_set1_epi32(16), m4 = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++, out += MX_QK5_0) {
+        const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b[ib].d));
+        uint32_t h;
+        memcpy(&h, b[ib].qh, 4); /* little-endian host (x86) */
+        const __m256i hv = _mm256_set1_epi32((int)h);
+        for (int g = 0; g < 2; g++) {
+            const __m256i v = u8x8(b[ib].qs + 8 * g);
+            const __m256i b0 = _mm256_and_si256(_mm256_srlv_epi32(hv, _mm256_add_epi32(lane, _mm256_set1_epi32(8 * g))), one);
+            const __m256i b1 = _mm256_and_si256(_mm256_srlv_epi32(hv, _mm256_add_epi32(lane, _mm256_set1_epi32(16 + 8 * g))), one);
+            const __m256i lo = _mm256_sub_epi32(_mm256_or_si256(_mm256_and_si256(v, m4), _mm256_slli_epi32(b0, 4)), sixteen);
+            const __m256i hi = _mm256_sub_epi32(_mm256_or_si256(_mm256_srli_epi32(v, 4), _mm256_slli_epi32(b1, 4)), sixteen);
+            _mm256_storeu_ps(out + 8 * g, _mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)));
+            _mm256_storeu_ps(out + 16 + 8 * g, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)));
+        }
+    }
+}
+static float dot_q5_0_avx2(const void *row, const float *x, int64_t n) {
+    return dot_decoded(to_f32_q5_0_avx2, MX_QK5_0, sizeof(mx_block_q5_0), row, x, n);
+}
+static void axpy_q5_0_avx2(float a, const void *row, float *y, int64_t n) {
+    axpy_decoded(to_f32_q5_0_avx2, MX_QK5_0, sizeof(mx_block_q5_0), a, row, y, n);
+}
+/* The 32 fifth bits spread to bytes (byte j takes byte j / 8 of qh, tests bit j % 8), then as
+ * Q4_0: levels -16..15 through the sign trick, the reference's 8-lane float steps. */
+static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
+    const mx_block_q5_0 *b = row;
+    const mx_block_q8_0 *y = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i minus = _mm256_set1_epi8((char)0xF0); /* -16 where the fifth bit is clear */
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++) {
+        uint32_t h;
+        memcpy(&h, b[ib].qh, 4);
+        const __m256i hb = _mm256_cmpeq_epi8(
+            _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread), bit), bit);
+        const __m128i v = _mm_loadu_si128((const __m128i *)b[ib].qs);
+        const __m256i nib = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
+        /* q - 16 = nib - 16 + 16 * bit: nib | 0xF0 (= nib - 16 as int8) when the bit is clear */
+        const __m256i w = _mm256_or_si256(nib, _mm256_andnot_si256(hb, minus));
         const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
         const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
         const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
@@ -367,6 +425,7 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
                                            (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
     }
 GEMM_Q_BY_DOT(gemmq_q4_0_avx2, dotq_q4_0_avx2)
+GEMM_Q_BY_DOT(gemmq_q5_0_avx2, dotq_q5_0_avx2)
 GEMM_Q_BY_DOT(gemmq_q4_k_avx2, dotq_q4_k_avx2)
 GEMM_Q_BY_DOT(gemmq_q5_k_avx2, dotq_q5_k_avx2)
 GEMM_Q_BY_DOT(gemmq_q6_k_avx2, dotq_q6_k_avx2)
@@ -379,6 +438,11 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q4_0].axpy = axpy_q4_0_avx2;
     t[MX_TYPE_Q4_0].dot_q = dotq_q4_0_avx2;
     t[MX_TYPE_Q4_0].gemm_q = gemmq_q4_0_avx2;
+    t[MX_TYPE_Q5_0].dot = dot_q5_0_avx2;
+    t[MX_TYPE_Q5_0].to_f32 = to_f32_q5_0_avx2;
+    t[MX_TYPE_Q5_0].axpy = axpy_q5_0_avx2;
+    t[MX_TYPE_Q5_0].dot_q = dotq_q5_0_avx2;
+    t[MX_TYPE_Q5_0].gemm_q = gemmq_q5_0_avx2;
     t[MX_TYPE_Q4_K].dot = dot_q4_k_avx2;
     t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
     t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;

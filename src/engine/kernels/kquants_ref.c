@@ -1,4 +1,4 @@
-/* kquants_ref.c: scalar reference kernels of the Q4_0, Q4_K, Q5_K and Q6_K weight types and of
+/* kquants_ref.c: scalar reference kernels of the Q4_0, Q5_0, Q4_K, Q5_K and Q6_K weight types and of
  * the Q8_K activation type (layouts in kquants.h): decoding, quantisers, the f32-activation dot
  * and axpy, and the integer dot products against Q8_0 / Q8_K activations. */
 #include "engine/kernels/kquants.h"
@@ -175,6 +175,66 @@ static float dotq_q4_0_ref(const void *row, const void *xq, int64_t n) {
             for (int e = 4 * k; e < 4 * k + 4; e++) {
                 const int q = (e < 16 ? b[ib].qs[e] & 0x0F : b[ib].qs[e - 16] >> 4) - 8;
                 sum += q * y[ib].qs[e];
+            }
+            const float t = dd * (float)sum;
+            acc[k] = acc[k] + t;
+        }
+    }
+    return lanes_sum(acc);
+}
+
+/* ---- Q5_0 --------------------------------------------------------------------------------- */
+
+static inline uint32_t q5_0_high(const mx_block_q5_0 *b) {
+    return (uint32_t)b->qh[0] | ((uint32_t)b->qh[1] << 8) | ((uint32_t)b->qh[2] << 16) |
+           ((uint32_t)b->qh[3] << 24);
+}
+static void to_f32_q5_0_ref(const void *row, float *out, int64_t n) {
+    const mx_block_q5_0 *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++, out += MX_QK5_0) {
+        const float d = mx_f16_to_f32(b[ib].d);
+        const uint32_t h = q5_0_high(&b[ib]);
+        for (int j = 0; j < 16; j++) {
+            out[j] = d * (float)(((b[ib].qs[j] & 0x0F) | (int)(((h >> j) & 1) << 4)) - 16);
+            out[j + 16] = d * (float)(((b[ib].qs[j] >> 4) | (int)(((h >> (j + 16)) & 1) << 4)) - 16);
+        }
+    }
+}
+static void from_f32_q5_0_ref(const float *x, void *row, int64_t n) {
+    mx_block_q5_0 *b = row;
+    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++, x += MX_QK5_0) {
+        const float s = fit_sym(x, MX_QK5_0, -16, 15);
+        b[ib].d = mx_f32_to_f16(s);
+        const float d = mx_f16_to_f32(b[ib].d);
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        uint32_t h = 0;
+        for (int j = 0; j < 16; j++) {
+            const int q0 = near_int(x[j] * id, -16, 15) + 16, q1 = near_int(x[j + 16] * id, -16, 15) + 16;
+            b[ib].qs[j] = (uint8_t)((q0 & 0x0F) | ((q1 & 0x0F) << 4));
+            h |= (uint32_t)(q0 >> 4) << j | (uint32_t)(q1 >> 4) << (j + 16);
+        }
+        for (int k = 0; k < 4; k++) b[ib].qh[k] = (uint8_t)(h >> (8 * k));
+    }
+}
+static float dot_q5_0_ref(const void *row, const float *x, int64_t n) {
+    return dot_by_blocks(to_f32_q5_0_ref, MX_QK5_0, sizeof(mx_block_q5_0), row, x, n);
+}
+static void axpy_q5_0_ref(float a, const void *row, float *y, int64_t n) {
+    axpy_by_blocks(to_f32_q5_0_ref, MX_QK5_0, sizeof(mx_block_q5_0), a, row, y, n);
+}
+/* Against Q8_0, in the same 8-lane order as Q4_0 (AVX2 equal bit for bit). */
+static float dotq_q5_0_ref(const void *row, const void *xq, int64_t n) {
+    const mx_block_q5_0 *b = row;
+    const mx_block_q8_0 *y = xq;
+    float acc[8] = {0};
+    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++) {
+        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
+        const uint32_t h = q5_0_high(&b[ib]);
+        for (int k = 0; k < 8; k++) {
+            int32_t sum = 0;
+            for (int e = 4 * k; e < 4 * k + 4; e++) {
+                const int nib = e < 16 ? b[ib].qs[e] & 0x0F : b[ib].qs[e - 16] >> 4;
+                sum += ((nib | (int)(((h >> e) & 1) << 4)) - 16) * y[ib].qs[e];
             }
             const float t = dd * (float)sum;
             acc[k] = acc[k] + t;
@@ -438,6 +498,7 @@ static void axpy_q8_k_ref(float a, const void *row, float *y, int64_t n) {
                                            (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
     }
 GEMM_Q_BY_DOT(gemmq_q4_0_ref, dotq_q4_0_ref)
+GEMM_Q_BY_DOT(gemmq_q5_0_ref, dotq_q5_0_ref)
 GEMM_Q_BY_DOT(gemmq_q4_k_ref, dotq_q4_k_ref)
 GEMM_Q_BY_DOT(gemmq_q5_k_ref, dotq_q5_k_ref)
 GEMM_Q_BY_DOT(gemmq_q6_k_ref, dotq_q6_k_ref)
@@ -447,6 +508,8 @@ GEMM_Q_BY_DOT(gemmq_q6_k_ref, dotq_q6_k_ref)
 static const mx_type_kernels g_kq_ref[MX_TYPE_COUNT] = {
     [MX_TYPE_Q4_0] = {dot_q4_0_ref, to_f32_q4_0_ref, from_f32_q4_0_ref, axpy_q4_0_ref,
                       MX_TYPE_Q8_0, dotq_q4_0_ref, gemmq_q4_0_ref},
+    [MX_TYPE_Q5_0] = {dot_q5_0_ref, to_f32_q5_0_ref, from_f32_q5_0_ref, axpy_q5_0_ref,
+                      MX_TYPE_Q8_0, dotq_q5_0_ref, gemmq_q5_0_ref},
     [MX_TYPE_Q4_K] = {dot_q4_k_ref, to_f32_q4_k_ref, from_f32_q4_k_ref, axpy_q4_k_ref,
                       MX_TYPE_Q8_K, dotq_q4_k_ref, gemmq_q4_k_ref},
     [MX_TYPE_Q5_K] = {dot_q5_k_ref, to_f32_q5_k_ref, from_f32_q5_k_ref, axpy_q5_k_ref,
