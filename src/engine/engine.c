@@ -41,6 +41,7 @@ typedef struct mx_layer_w {
 #define MM_MAX_JOBS 3
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
+#define MX_MAX_GQA_GROUP 16    /* query heads of one KV head that attend together, see attn_worker() */
 
 struct mx_engine {
     const mixlm_model *m;
@@ -61,7 +62,7 @@ struct mx_engine {
     /* Scratch, [n_batch][...] each, allocated once. */
     float *x, *xb, *q, *k, *v, *att, *o, *g, *u;
     float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
-    float *scores;                /* [n_threads][max_keys] */
+    float *scores;                /* [n_threads][min(GQA group, MX_MAX_GQA_GROUP)][max_keys] */
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
     float *tile;                  /* [n_threads][tile_floats]: f32 weight tiles for prefill */
     uint8_t *xq;                  /* quantised activations of a matrix product, see mm_run() */
@@ -346,7 +347,7 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->u = scratch(B, F, &st);
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
-    e->scores = scratch(p.n_threads, e->max_keys, &st);
+    e->scores = scratch((int64_t)p.n_threads * MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP), e->max_keys, &st);
     e->tile_floats = MX_MAX((int64_t)MM_TILE_FLOATS, MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim));
     e->tile = scratch(p.n_threads, e->tile_floats, &st);
     e->out_rows = scratch(MX_MIN((int64_t)MX_OUT_ROWS, B), hp->n_vocab, &st);
@@ -585,21 +586,41 @@ typedef struct attn_task {
     int n_tok;
 } attn_task;
 
-/* One (token, head) pair per work item: scores over the visible keys in position order (old
- * keys from the cache, then the step's own keys from scratch), soft-cap, softmax, weighted sum
- * of values. The visible range comes from the layer's rule: no mask is materialised. */
+/* Heads of a GQA group that one attention work item handles together, so each key and value
+ * row is read once per item instead of once per query head (at long context the cache reads
+ * dominate attention). The group is split only as far as needed to give every thread an item
+ * (decode has one token), in a divisor of the group so parts are equal. */
+static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
+    const int group = hp->n_head / hp->n_head_kv;
+    int parts = 1;
+    while (group / parts > MX_MAX_GQA_GROUP || group % parts) parts++;
+    while (parts < group && (int64_t)n_tok * hp->n_head_kv * parts < nth) {
+        parts++;
+        while (group % parts) parts++;
+    }
+    return group / parts;
+}
+
+/* One (token, KV head, run of that head's query heads) per work item: for each query head,
+ * scores over the visible keys in position order (old keys from the cache, then the step's own
+ * keys from scratch), soft-cap, softmax, weighted sum of values. Every head's arithmetic is the
+ * same whatever the item shape (the same dot per key, the same sums in the same order), so the
+ * results do not depend on it; the heads of an item only share each key and value row read.
+ * The visible range comes from the layer's rule: no mask is materialised. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
     mx_engine *e = a->e;
     const mx_hparams *hp = &e->hp;
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+    const int hpi = attn_heads_per_item(hp, a->n_tok, nth), parts = group / hpi;
     const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
     const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
-    float *scores = e->scores + (int64_t)ith * e->max_keys;
+    float *scores = e->scores + (int64_t)ith * e->max_keys * MX_MIN(group, MX_MAX_GQA_GROUP); /* [hpi][max_keys] */
     int64_t i0, i1;
-    mx_split_rows((int64_t)a->n_tok * hp->n_head, ith, nth, &i0, &i1);
+    mx_split_rows((int64_t)a->n_tok * hp->n_head_kv * parts, ith, nth, &i0, &i1);
     for (int64_t item = i0; item < i1; item++) {
-        const int t = (int)(item / hp->n_head), h = (int)(item % hp->n_head), kvh = h / group;
+        const int t = (int)(item / (hp->n_head_kv * parts));
+        const int kvh = (int)(item / parts % hp->n_head_kv), h0 = kvh * group + (int)(item % parts) * hpi;
         const seg *sg = &a->segs[e->tok_seg[t]];
         const mx_kv_view *kv = &sg->kv[a->layer];
         const mx_type_kernels *kc = mx_kernels_get(kv->type);
@@ -610,40 +631,55 @@ static void attn_worker(void *ctx, int ith, int nth) {
         /* the step's own keys of this sequence: scratch rows from row0 */
         const float *sk = e->k + (int64_t)sg->row0 * e->kv_dim, *sv = e->v + (int64_t)sg->row0 * e->kv_dim;
         const int64_t qpos = e->tok_pos[t];
-        const float *q = e->q + (int64_t)t * e->q_dim + (int64_t)h * hd;
+        const float *q = e->q + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
         int64_t k0;
         mx_attn_key_range(a->spec, qpos, &k0);
         const int64_t nk = qpos - k0 + 1;
-        float mx = -INFINITY;
+        float mx[MX_MAX_GQA_GROUP];
+        for (int i = 0; i < hpi; i++) mx[i] = -INFINITY;
         for (int64_t j = k0; j <= qpos; j++) {
-            float s;
+            const void *krow;
+            mx_dot_fn dot;
             if (j < pos0) {
                 const int64_t slot = kv->ring ? j % kv->n_slots : j;
-                s = kc->dot(kbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, q, hd);
+                krow = kbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es;
+                dot = kc->dot;
             } else {
-                s = kf->dot(sk + (j - pos0) * e->kv_dim + (int64_t)kvh * hd, q, hd);
+                krow = sk + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
+                dot = kf->dot;
             }
-            s *= scale;
-            if (cap > 0.0f) s = cap * tanhf(s / cap);
-            scores[j - k0] = s;
-            if (s > mx) mx = s;
+            for (int i = 0; i < hpi; i++) {
+                float s = dot(krow, q + (int64_t)i * hd, hd) * scale;
+                if (cap > 0.0f) s = cap * tanhf(s / cap);
+                scores[(int64_t)i * e->max_keys + (j - k0)] = s;
+                if (s > mx[i]) mx[i] = s;
+            }
         }
-        double sum = 0.0;
-        for (int64_t j = 0; j < nk; j++) {
-            scores[j] = expf(scores[j] - mx);
-            sum += scores[j];
+        float inv[MX_MAX_GQA_GROUP];
+        for (int i = 0; i < hpi; i++) {
+            float *sc = scores + (int64_t)i * e->max_keys;
+            double sum = 0.0;
+            for (int64_t j = 0; j < nk; j++) {
+                sc[j] = expf(sc[j] - mx[i]);
+                sum += sc[j];
+            }
+            inv[i] = (float)(1.0 / sum);
         }
-        const float inv = (float)(1.0 / sum);
-        float *out = e->att + (int64_t)t * e->q_dim + (int64_t)h * hd;
-        memset(out, 0, (size_t)hd * sizeof(float));
+        float *out = e->att + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
+        memset(out, 0, (size_t)hpi * (size_t)hd * sizeof(float));
         for (int64_t j = k0; j <= qpos; j++) {
-            const float pj = scores[j - k0] * inv;
+            const void *vrow;
+            mx_axpy_fn axpy;
             if (j < pos0) {
                 const int64_t slot = kv->ring ? j % kv->n_slots : j;
-                kc->axpy(pj, vbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es, out, hd);
+                vrow = vbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es;
+                axpy = kc->axpy;
             } else {
-                kf->axpy(pj, sv + (j - pos0) * e->kv_dim + (int64_t)kvh * hd, out, hd);
+                vrow = sv + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
+                axpy = kf->axpy;
             }
+            for (int i = 0; i < hpi; i++)
+                axpy(scores[(int64_t)i * e->max_keys + (j - k0)] * inv[i], vrow, out + (int64_t)i * hd, hd);
         }
     }
 }
