@@ -1,9 +1,10 @@
-/* test_kquants.c: the Q4_0, Q5_0, Q4_K, Q5_K, Q6_K weight types and the Q8_K activation type: decoding
- * against a decoder written here from the GGUF format description (hand-built blocks with known
- * values, and quantiser output), quantisation error bounds derived from each format, the f32 dot
- * equal to the F32 dot of the decoded row, the integer dot against an exact double product,
- * gemm_q equal to dot_q, every AVX2 entry against its reference, and an engine-level check: a
- * small random model in a Q4_K_M-style mix against its F32 original, split-invariant. */
+/* test_kquants.c: the Q4_0, Q5_0, Q4_K, Q5_K, Q6_K weight types and the Q8_K activation type:
+ * decoding against a decoder written here from the GGUF format description (hand-built blocks
+ * with known values, and quantiser output) and against golden data from an independent NumPy
+ * decoder; quantisation error bounds derived from each format; the f32 dot equal to the F32 dot
+ * of the decoded row; the integer dot against an exact double product; gemm_q equal to dot_q;
+ * every AVX2 entry against its reference; and an engine-level check: a small random model in
+ * a Q4_K_M-style mix (and in each type) against its F32 original, split-invariant. */
 #include "check.h"
 
 #include "common/util.h"
@@ -189,6 +190,54 @@ static void test_hand_built(void) {
         for (int e = 0; e < 256; e++)
             bad += out[e] != 0.015625f * (float)((e / 16) * 9 - 70) * (float)((e * 7) % 64 - 32);
         CHECK_MSG(bad == 0, "Q6_K hand-built block: %d wrong elements", bad);
+    }
+}
+
+
+/* Golden data from an independent decoder (tools/reference/gguf_dequant.py, NumPy, written from
+ * the format description; tests/data/kquants/PROVENANCE.md): random blocks of every type must
+ * decode bit for bit to its values, with the reference and the AVX2 kernels. */
+static void test_golden(void) {
+    const mx_type types[] = {MX_TYPE_Q8_0, MX_TYPE_Q4_0, MX_TYPE_Q5_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K};
+    for (size_t ti = 0; ti < MX_ARRAY_LEN(types); ti++) {
+        const mx_type t = types[ti];
+        char path[128];
+        char *blocks = NULL, *want = NULL;
+        size_t nb = 0, nw = 0;
+        snprintf(path, sizeof path, "kquants/%s.blocks", tname(t));
+        CHECK_EQ_INT(mx_read_file(test_data(path), 1 << 20, &blocks, &nb), MIXLM_OK);
+        snprintf(path, sizeof path, "kquants/%s.f32", tname(t));
+        CHECK_EQ_INT(mx_read_file(test_data(path), 1 << 20, &want, &nw), MIXLM_OK);
+        const int64_t n = (int64_t)(nb / block_bytes(t)) * block_elems(t);
+        CHECK_MSG(blocks && want && n > 0 && nb % block_bytes(t) == 0 && nw == (size_t)n * 4,
+                  "%s golden files: %zu block bytes, %zu value bytes", tname(t), nb, nw);
+        if (blocks && want && n > 0 && nw == (size_t)n * 4) {
+            float *got = malloc((size_t)n * 4);
+            for (int set = 0; set < 2; set++) {
+                if (set == 1 && !mx_kernels_have_avx2()) break;
+                const mx_type_kernels *k = set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
+                k->to_f32(blocks, got, n);
+                int64_t bad = 0, first = -1;
+                for (int64_t i = 0; i < n; i++)
+                    if (memcmp(got + i, want + 4 * i, 4) != 0 && bad++ == 0) first = i;
+                CHECK_MSG(bad == 0, "%s %s: %lld of %lld values differ from the independent decoder "
+                          "(first at %lld)", set ? "avx2" : "ref", tname(t), (long long)bad,
+                          (long long)n, (long long)first);
+            }
+            /* and the test's own decoder from the description agrees too (Q8_0 aside) */
+            if (t != MX_TYPE_Q8_0) {
+                int64_t bad = 0;
+                for (int64_t i = 0; i < n; i++) {
+                    const float v = elem_value(decode_elem(t, (const uint8_t *)blocks + (uint64_t)(i / block_elems(t)) * block_bytes(t),
+                                                           (int)(i % block_elems(t))));
+                    bad += memcmp(&v, want + 4 * i, 4) != 0;
+                }
+                CHECK_MSG(bad == 0, "%s: test decoder differs at %lld values", tname(t), (long long)bad);
+            }
+            free(got);
+        }
+        free(blocks);
+        free(want);
     }
 }
 
@@ -652,6 +701,7 @@ static void test_engine_mix(void) {
 
 int main(void) {
     test_hand_built();
+    test_golden();
     test_roundtrip();
     test_q8_k();
     test_dots();
