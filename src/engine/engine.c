@@ -616,9 +616,10 @@ static void attn_worker(void *ctx, int ith, int nth) {
     const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
     const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
     float *scores = e->scores + (int64_t)ith * e->max_keys * MX_MIN(group, MX_MAX_GQA_GROUP); /* [hpi][max_keys] */
-    int64_t i0, i1;
-    mx_split_rows((int64_t)a->n_tok * hp->n_head_kv * parts, ith, nth, &i0, &i1);
-    for (int64_t item = i0; item < i1; item++) {
+    /* items dealt round-robin: a causal step's later tokens see more keys, so contiguous
+     * ranges would give the last thread most of the work */
+    const int64_t n_items = (int64_t)a->n_tok * hp->n_head_kv * parts;
+    for (int64_t item = ith; item < n_items; item += nth) {
         const int t = (int)(item / (hp->n_head_kv * parts));
         const int kvh = (int)(item / parts % hp->n_head_kv), h0 = kvh * group + (int)(item % parts) * hpi;
         const seg *sg = &a->segs[e->tok_seg[t]];

@@ -303,19 +303,35 @@ typedef struct q8_seg_block {
     int32_t q[8][8];       /* [chunk][token]: bytes 4c..4c+3 of each token */
 } q8_seg_block;
 
+/* Re-lay out blocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt): an 8 x 8 transpose of
+ * 4-byte chunks per block. */
 static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb,
                       q8_seg_block *out) {
+    const mx_block_q8_0 *rows[8];
+    for (int j = 0; j < 8; j++)
+        rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
     for (int b = 0; b < nb; b++) {
-        q8_seg_block *o = &out[b];
+        __m256i r[8];
+        uint16_t d[8];
         for (int j = 0; j < 8; j++) {
-            if (t0 + j >= nt) {
-                o->d[j] = 0.0f;
-                for (int c = 0; c < 8; c++) o->q[c][j] = 0;
-                continue;
-            }
-            const mx_block_q8_0 *bx = (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 + b;
-            o->d[j] = _cvtsh_ss(bx->d);
-            for (int c = 0; c < 8; c++) memcpy(&o->q[c][j], bx->qs + 4 * c, 4);
+            r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
+            d[j] = rows[j] ? rows[j][b].d : 0;
+        }
+        _mm256_store_ps(out[b].d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
+        __m256i t[8], u[8];
+        for (int k = 0; k < 4; k++) {
+            t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+            t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+        }
+        for (int k = 0; k < 2; k++) { /* rows 4k .. 4k+3 */
+            u[4 * k + 0] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+            u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+            u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+            u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+        }
+        for (int c = 0; c < 4; c++) {
+            _mm256_store_si256((__m256i *)out[b].q[c], _mm256_permute2x128_si256(u[c], u[4 + c], 0x20));
+            _mm256_store_si256((__m256i *)out[b].q[c + 4], _mm256_permute2x128_si256(u[c], u[4 + c], 0x31));
         }
     }
 }
