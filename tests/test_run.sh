@@ -159,12 +159,12 @@ check '$PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"finis
 # stderr in a file nothing of it appears, not even a carriage return or an escape sequence.
 P="And God said unto Moses, I AM THAT I AM: and he said, Thus shalt thou say unto the children of Israel"
 if command -v script >/dev/null 2>&1; then
-  script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4)" /dev/null >"$TMP/tty.out" 2>&1 </dev/null
+  TERM=xterm script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4)" /dev/null >"$TMP/tty.out" 2>&1 </dev/null
   check 'grep -q "mixlm run: loading" "$TMP/tty.out" && grep -q "prompt tokens 8/" "$TMP/tty.out"' \
     "a terminal shows the progress line: $(head -c 300 "$TMP/tty.out" | cat -v)"
   check 'grep -q "$(printf "\r\033\\[K")" "$TMP/tty.out"' "the progress line is erased"
   # stdout a terminal, stderr a file: still nothing on stderr but the statistics.
-  script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4) 2>$(printf %q "$TMP/tty.err")" /dev/null >/dev/null 2>&1 </dev/null
+  TERM=xterm script -qec "$(printf '%q ' "$MIXLM" run -m "$B" -p "$P" -n 4 --temp 0 --chunk 4) 2>$(printf %q "$TMP/tty.err")" /dev/null >/dev/null 2>&1 </dev/null
   check '[ -s "$TMP/tty.err" ] && ! grep -q "prompt tokens\|loading" "$TMP/tty.err" && ! grep -q "$(printf "[\r\033]")" "$TMP/tty.err"' \
     "stderr in a file under a terminal: no progress: $(cat -v "$TMP/tty.err")"
 else
