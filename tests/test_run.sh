@@ -128,28 +128,34 @@ check '[ "$(field "$TMP/chat.json" text)" != "" ] && ! grep -q "end_of_turn" "$T
 
 # Ctrl-C: the first SIGINT stops the generation (a context far longer than it can fill in the
 # test's time), what was generated is printed with the statistics, and the status is 130.
-# run_and_interrupt OUT ERR READY ARGS...: start run, wait until the file READY is not empty
-# (at most 5 s; READY "-": 1.5 s, for --json, which prints only at the end), send SIGINT, and
-# print the exit status.
+# run_and_interrupt OUT ERR ARGS...: start run, wait until it has installed its SIGINT handler
+# (bit 2 of SigCgt in /proc/PID/status: it does so just before generating) and then until it
+# has written something or a second has passed, send SIGINT, and print the exit status.
+# Waiting for the handler matters on a loaded machine: a SIGINT before it is ignored (a
+# background job of a script starts with SIGINT ignored).
 run_and_interrupt() {
-  local out=$1 err=$2 ready=$3; shift 3
+  local out=$1 err=$2; shift 2
   "$MIXLM" run "$@" >"$out" 2>"$err" &
   local pid=$! i
-  if [ "$ready" = - ]; then sleep 1.5
-  else for i in $(seq 1 100); do [ -s "$ready" ] && break; sleep 0.05; done; sleep 0.3; fi
+  for i in $(seq 1 600); do
+    [ $(( 0x$(sed -n 's/^SigCgt:\s*//p' "/proc/$pid/status" 2>/dev/null || echo 0) & 2 )) -ne 0 ] && break
+    sleep 0.05
+  done
+  for i in $(seq 1 20); do [ -s "$out" ] && break; sleep 0.05; done
+  sleep 0.3
   kill -INT "$pid" 2>/dev/null
-  for i in $(seq 1 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  for i in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
   kill -KILL "$pid" 2>/dev/null
   wait "$pid"
   echo $?
 }
 long=(-m "$B" -p "And God said" -n -1 --ctx 200000 --ignore-eos --temp 0)
-rc=$(run_and_interrupt "$TMP/int.out" "$TMP/int.err" "$TMP/int.out" "${long[@]}")
+rc=$(run_and_interrupt "$TMP/int.out" "$TMP/int.err" "${long[@]}")
 check '[ "$rc" = 130 ]' "Ctrl-C: status $rc, wanted 130 ($(cat "$TMP/int.err"))"
 check '[ "$(wc -c <"$TMP/int.out")" -gt 10 ]' "Ctrl-C: the text generated so far is on stdout"
 check 'grep -q "finish: cancelled" "$TMP/int.err" && grep -q "tok/s" "$TMP/int.err"' \
   "Ctrl-C: the statistics line says cancelled: $(cat "$TMP/int.err")"
-rc=$(run_and_interrupt "$TMP/int.json" "$TMP/intj.err" - "${long[@]}" --json)
+rc=$(run_and_interrupt "$TMP/int.json" "$TMP/intj.err" "${long[@]}" --json)
 check '[ "$rc" = 130 ]' "Ctrl-C with --json: status $rc, wanted 130"
 check '$PY -c "import json,sys; d=json.load(open(sys.argv[1])); assert d[\"finish_reason\"]==\"cancelled\" and d[\"generated_tokens\"]>0 and d[\"text\"] and len(d[\"tokens\"])==d[\"generated_tokens\"]" "$TMP/int.json"' \
   "Ctrl-C with --json: stdout is one valid JSON object with finish_reason cancelled: $(head -c 200 "$TMP/int.json")"
