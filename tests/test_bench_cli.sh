@@ -45,6 +45,15 @@ expect_rc 0 "bench text" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline -t
 grep -q "^| pp4 " "$T/out" && ok || bad "text output lacks the pp4 row: $(cat "$T/out")"
 grep -q "^| tg" "$T/out" && bad "-n 0 still ran a tg test" || ok
 
+# --ctx sizes the state: more positions, more KV bytes (the full layers grow; rings do not)
+kvb() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["kv_bytes"])' "$1"; }
+expect_rc 0 "bench default ctx" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline --json
+kv_small=$(kvb "$T/out")
+expect_rc 0 "bench --ctx 256" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline --json --ctx 256
+kv_big=$(kvb "$T/out")
+if [ "$kv_big" -gt "$kv_small" ]; then ok; else bad "--ctx 256 gave $kv_big KV bytes, default $kv_small"; fi
+expect_rc 2 "bad --ctx" "$M" bench "$MODEL" --ctx -5
+
 expect_rc 0 "bench --help" "$M" bench --help
 expect_rc 1 "missing model file" "$M" bench "$T/nope.gguf" -p 4 -n 4 --no-roofline
 expect_rc 2 "no model" "$M" bench

@@ -33,6 +33,8 @@ static void usage(FILE *out) {
             "  --depth D         context depth; repeat for several (default 0)\n"
             "  --reps R          repetitions per test, fresh state each (default 3)\n"
             "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "  --ctx N           make the state for N positions (default: the largest depth plus\n"
+            "                    the longest test); the KV bytes reported are those of N\n"
             "  --json            print a JSON array (see docs/bench.md)\n"
             "  --no-roofline     skip the memory bandwidth measurement (1 GiB buffer, ~1 s)\n",
             cli_default_threads());
@@ -161,7 +163,7 @@ static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const 
 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *kv_arg = "f32";
-    long p = 512, n = 128, threads = cli_default_threads(), reps = 3;
+    long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0;
     long depths[BENCH_MAX_DEPTHS];
     int n_depths = 0;
     bool json = false, roofline = true;
@@ -171,6 +173,7 @@ int cmd_bench(int argc, char **argv) {
         CLI_OPT_LONG("--threads", "-t", &threads, 1, 256),
         CLI_OPT_LONGS("--depth", NULL, depths, &n_depths, BENCH_MAX_DEPTHS, 0, BENCH_MAX_TOKENS),
         CLI_OPT_LONG("--reps", NULL, &reps, 1, 1000),
+        CLI_OPT_LONG("--ctx", NULL, &ctx, 0, BENCH_MAX_TOKENS * 2),
         CLI_OPT_STR("--kv", NULL, &kv_arg),
         CLI_OPT_FLAG("--json", NULL, &json),
         CLI_OPT_OFF("--no-roofline", NULL, &roofline),
@@ -194,7 +197,7 @@ int cmd_bench(int argc, char **argv) {
     if (n_depths == 0) depths[n_depths++] = 0;
     long max_depth = 0;
     for (int d = 0; d < n_depths; d++) max_depth = MX_MAX(max_depth, depths[d]);
-    const int32_t n_ctx = (int32_t)(max_depth + MX_MAX(p, n));
+    const int32_t n_ctx = (int32_t)MX_MAX(ctx, max_depth + MX_MAX(p, n));
 
     int rc = 1;
     cli_engine ce;
