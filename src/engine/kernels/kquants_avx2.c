@@ -231,16 +231,18 @@ static void axpy_q5_k_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q5_k_avx2, MX_QK_K, sizeof(mx_block_q5_k), a, row, y, n);
 }
 
-/* msum = sum_j m_j (bsums[2j] + bsums[2j+1]) and the eight scales of a Q4_K/Q5_K block. */
+/* msum = sum_j m_j (bsums[2j] + bsums[2j+1]) (one madd against the mins, each twice) and the
+ * eight scales of a Q4_K/Q5_K block. */
 static inline int32_t kq_scales_msum(const uint8_t *scales, const int16_t *bsums, int16_t *sc) {
-    int32_t msum = 0;
+    int16_t mexp[16];
     for (int j = 0; j < 8; j++) {
         int s, m;
         mx_kq_scale_min(j, scales, &s, &m);
         sc[j] = (int16_t)s;
-        msum += m * (bsums[2 * j] + bsums[2 * j + 1]);
+        mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
     }
-    return msum;
+    return hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums),
+                                      _mm256_loadu_si256((const __m256i *)mexp)));
 }
 
 /* Levels 0..15 (Q5_K: 0..31) as unsigned bytes times int8 activations: maddubs pairs stay below
@@ -336,8 +338,8 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
         const int8_t *sc = b[ib].scales;
-        int32_t bsum = 0;
-        for (int j = 0; j < 16; j++) bsum += sc[j] * y[ib].bsums[j];
+        const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums),
+                                                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc))));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
@@ -424,11 +426,172 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
                 y[t * y_stride + r] = dotq((const uint8_t *)w + (uint64_t)r * row_bytes,       \
                                            (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
     }
-GEMM_Q_BY_DOT(gemmq_q4_0_avx2, dotq_q4_0_avx2)
-GEMM_Q_BY_DOT(gemmq_q5_0_avx2, dotq_q5_0_avx2)
-GEMM_Q_BY_DOT(gemmq_q4_k_avx2, dotq_q4_k_avx2)
 GEMM_Q_BY_DOT(gemmq_q5_k_avx2, dotq_q5_k_avx2)
-GEMM_Q_BY_DOT(gemmq_q6_k_avx2, dotq_q6_k_avx2)
+
+/* Tile products of Q4_K and Q6_K: for each row, blocks outer and up to GQ tokens inner, so a
+ * superblock's levels and scales are unpacked once for all the tokens. Each (row, token) pair
+ * gets the same exact integers and the same float steps, in the same block order, as dot_q:
+ * equal bit for bit. */
+#define GQ 8
+
+static void gemmq_q4_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    if (nt == 1) { /* one token: the dot itself */
+        for (int r = 0; r < nr; r++) y[r] = dotq_q4_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
+        return;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const int64_t nb = n / MX_QK_K;
+    for (int r = 0; r < nr; r++) {
+        const mx_block_q4_k *b = (const mx_block_q4_k *)((const uint8_t *)w + (uint64_t)r * row_bytes);
+        for (int t0 = 0; t0 < nt; t0 += GQ) {
+            const int g = MX_MIN(GQ, nt - t0);
+            float s[GQ] = {0};
+            for (int64_t ib = 0; ib < nb; ib++) {
+                int16_t sc[8], mexp[16];
+                for (int j = 0; j < 8; j++) {
+                    int a, m;
+                    mx_kq_scale_min(j, b[ib].scales, &a, &m);
+                    sc[j] = (int16_t)a;
+                    mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
+                }
+                const __m256i mv = _mm256_loadu_si256((const __m256i *)mexp);
+                __m256i q[8], scv[8];
+                for (int c = 0; c < 4; c++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
+                    q[2 * c] = _mm256_and_si256(v, m4);
+                    q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                }
+                for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
+                const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+                for (int t = 0; t < g; t++) {
+                    const mx_block_q8_k *yb =
+                        (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
+                    __m256i acc = _mm256_setzero_si256();
+                    for (int j = 0; j < 8; j++) {
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
+                        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], yv), scv[j]));
+                    }
+                    const int32_t msum =
+                        hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), mv));
+                    s[t] += mx_kq_combine(yb->d, d, dmin, hsum_i32(acc), msum);
+                }
+            }
+            for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = s[t];
+        }
+    }
+}
+
+static void gemmq_q6_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    if (nt == 1) { /* one token: the dot itself */
+        for (int r = 0; r < nr; r++) y[r] = dotq_q6_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
+        return;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    const int64_t nb = n / MX_QK_K;
+    for (int r = 0; r < nr; r++) {
+        const mx_block_q6_k *b = (const mx_block_q6_k *)((const uint8_t *)w + (uint64_t)r * row_bytes);
+        for (int t0 = 0; t0 < nt; t0 += GQ) {
+            const int g = MX_MIN(GQ, nt - t0);
+            float s[GQ] = {0};
+            for (int64_t ib = 0; ib < nb; ib++) {
+                const int8_t *sc = b[ib].scales;
+                __m256i u[8], scv[8];
+                for (int h = 0; h < 2; h++) {
+                    const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
+                    const __m256i qb = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
+                    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b[ib].qh + 32 * h));
+                    u[4 * h] = _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+                    u[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(qb, m4),
+                                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+                    u[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+                    u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+                }
+                for (int k = 0; k < 8; k++)
+                    scv[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
+                                                     _mm_set1_epi16(sc[2 * k + 1]), 1);
+                const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+                const float d = mx_f16_to_f32(b[ib].d);
+                for (int t = 0; t < g; t++) {
+                    const mx_block_q8_k *yb =
+                        (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
+                    __m256i acc = _mm256_setzero_si256();
+                    for (int k = 0; k < 8; k++) {
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * k));
+                        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], yv), scv[k]));
+                    }
+                    const int32_t bsum =
+                        hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), sc16));
+                    s[t] += mx_kq_combine(yb->d, d, 0.0f, hsum_i32(acc) - 32 * bsum, 0);
+                }
+            }
+            for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = s[t];
+        }
+    }
+}
+
+
+/* Tile products of Q4_0 and Q5_0: per row, blocks outer and up to GQ tokens inner; a block's
+ * signed levels (and their absolute values) are built once for all the tokens, each token keeps
+ * its own 8 float lanes fed with dot_q's operations: equal to dot_q bit for bit. */
+static inline __m256i q4_0_levels(const mx_block_q4_0 *b) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
+    const __m256i nib = _mm256_and_si256(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
+    return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
+}
+static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    uint32_t h;
+    memcpy(&h, b->qh, 4);
+    const __m256i hb = _mm256_cmpeq_epi8(
+        _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread), bit), bit);
+    const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
+    const __m256i nib = _mm256_and_si256(
+        _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
+    return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
+}
+#define GEMM_Q_32(name, btype, levels, dotq)                                                      \
+    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
+                     int nt, float *y, int64_t y_stride, int64_t n) {                           \
+        const __m256i ones = _mm256_set1_epi16(1);                                              \
+        const int64_t nb = n / 32;                                                              \
+        for (int r = 0; r < nr; r++) {                                                          \
+            const btype *b = (const btype *)((const uint8_t *)w + (uint64_t)r * row_bytes);     \
+            for (int t0 = 0; t0 < nt; t0 += GQ) {                                               \
+                const int g = MX_MIN(GQ, nt - t0);                                              \
+                if (g == 1) { /* one token: the dot itself (its accumulator stays in a register) */ \
+                    y[(int64_t)t0 * y_stride + r] =                                             \
+                        dotq(b, (const uint8_t *)xq + (uint64_t)t0 * xq_bytes, n);              \
+                    continue;                                                                   \
+                }                                                                               \
+                __m256 acc[GQ];                                                                 \
+                for (int t = 0; t < g; t++) acc[t] = _mm256_setzero_ps();                       \
+                for (int64_t ib = 0; ib < nb; ib++) {                                           \
+                    const __m256i lv = levels(&b[ib]);                                          \
+                    const __m256i av = _mm256_sign_epi8(lv, lv);                                \
+                    const float dw = mx_f16_to_f32(b[ib].d);                                    \
+                    for (int t = 0; t < g; t++) {                                               \
+                        const mx_block_q8_0 *yb =                                               \
+                            (const mx_block_q8_0 *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib; \
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)yb->qs);         \
+                        const __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(yv, lv));   \
+                        const __m256 sv = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));       \
+                        const float dd = dw * mx_f16_to_f32(yb->d);                             \
+                        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_set1_ps(dd), sv));  \
+                    }                                                                           \
+                }                                                                               \
+                for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = hsum8(acc[t]); \
+            }                                                                                   \
+        }                                                                                       \
+    }
+GEMM_Q_32(gemmq_q4_0_avx2, mx_block_q4_0, q4_0_levels, dotq_q4_0_avx2)
+GEMM_Q_32(gemmq_q5_0_avx2, mx_block_q5_0, q5_0_levels, dotq_q5_0_avx2)
 
 /* ---- registration --------------------------------------------------------------------------- */
 
