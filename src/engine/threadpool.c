@@ -1,22 +1,16 @@
-/* threadpool.c: the persistent worker pool (pthreads). Between runs a worker first polls for a
- * short, bounded time (MX_POOL_SPIN_NS: a decode step hands out ~130 runs per token, and a
- * condition-variable wake-up costs several microseconds each), then sleeps on a condition
- * variable; the caller waits for the workers the same way. The polling yields the CPU at every
- * turn (sched_yield): on a shared machine a busy spin takes the core from the very thread being
- * waited for (measured: 2-thread pool runs of ~2 us of work took 80-100 us with a pause loop at
- * load 10 on 2 cores, 10-20 us with yielding, 16-50 us with the condition variable alone). */
-#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+/* threadpool.c: the persistent worker pool (pthreads). Workers sleep on a condition variable
+ * between runs: the machine this was written on is shared, so idle workers must not spin.
+ * Measured there (2 vCPUs, load average ~12): bounded polling before sleeping (30 us, yielding
+ * the CPU at each turn) cut the cost of empty pool runs but made decode slower by the wall
+ * clock (3.2-3.5 vs 5.1-5.7 tokens/s on the Gemma 3 1B-shaped Q8_0 model, 2 threads): a
+ * yielding poller loses the core for a whole time slice, while a woken sleeper is favoured by
+ * the scheduler. Polling may pay on an idle machine; it needs measuring there first. */
 #include "engine/threadpool.h"
 
 #include "common/util.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
-#include <sched.h>
-#include <time.h>
-
-#define MX_POOL_SPIN_NS 30000 /* 30 us */
 
 struct mx_pool {
     int n;
@@ -24,56 +18,35 @@ struct mx_pool {
     pthread_mutex_t mu;
     pthread_cond_t start;   /* a new generation was posted (or quit) */
     pthread_cond_t done;    /* pending reached 0 */
-    atomic_ulong generation; /* stored with release after fn/ctx, so spinners may read them */
-    atomic_int pending;     /* workers still running the current generation */
-    atomic_int quit;
+    unsigned long generation;
+    int pending;            /* workers still running the current generation */
+    int quit;
     mx_pool_fn fn;
     void *ctx;
     struct worker_arg { mx_pool *pool; int ith; } *args;
 };
-
-static int64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Poll cond, yielding the CPU between looks, until it holds or MX_POOL_SPIN_NS have passed. */
-#define SPIN_UNTIL(cond)                                                                         \
-    do {                                                                                         \
-        const int64_t t_end_ = now_ns() + MX_POOL_SPIN_NS;                                       \
-        for (unsigned i_ = 1; !(cond); i_++) {                                                   \
-            sched_yield();                                                                       \
-            if (now_ns() > t_end_) break;                                        \
-        }                                                                                        \
-    } while (0)
 
 static void *worker_main(void *p) {
     struct worker_arg *a = p;
     mx_pool *pool = a->pool;
     unsigned long seen = 0;
     for (;;) {
-        SPIN_UNTIL(atomic_load_explicit(&pool->generation, memory_order_acquire) != seen ||
-                   atomic_load(&pool->quit));
-        if (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen &&
-            !atomic_load(&pool->quit)) {
-            pthread_mutex_lock(&pool->mu);
-            while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->quit))
-                pthread_cond_wait(&pool->start, &pool->mu);
+        pthread_mutex_lock(&pool->mu);
+        while (pool->generation == seen && !pool->quit) pthread_cond_wait(&pool->start, &pool->mu);
+        if (pool->quit) {
             pthread_mutex_unlock(&pool->mu);
+            return NULL;
         }
-        if (atomic_load(&pool->quit)) return NULL;
-        seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-        /* fn and ctx were written before the generation (release), and the caller does not
-         * post another generation before every worker has finished this one */
-        pool->fn(pool->ctx, a->ith, pool->n);
+        seen = pool->generation;
+        mx_pool_fn fn = pool->fn;
+        void *ctx = pool->ctx;
+        pthread_mutex_unlock(&pool->mu);
 
-        if (atomic_fetch_sub(&pool->pending, 1) == 1) {
-            /* under the mutex: the caller checks pending under it before it waits */
-            pthread_mutex_lock(&pool->mu);
-            pthread_cond_signal(&pool->done);
-            pthread_mutex_unlock(&pool->mu);
-        }
+        fn(ctx, a->ith, pool->n);
+
+        pthread_mutex_lock(&pool->mu);
+        if (--pool->pending == 0) pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->mu);
     }
 }
 
@@ -84,9 +57,6 @@ mixlm_status mx_pool_create(int n_threads, mx_pool **out) {
     mx_pool *pool = mx_calloc(1, sizeof *pool);
     if (!pool) return MIXLM_ERR_NOMEM;
     pool->n = n_threads;
-    atomic_init(&pool->generation, 0);
-    atomic_init(&pool->pending, 0);
-    atomic_init(&pool->quit, 0);
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->start, NULL);
     pthread_cond_init(&pool->done, NULL);
@@ -115,7 +85,7 @@ void mx_pool_free(mx_pool *pool) {
     if (!pool) return;
     if (pool->threads) {
         pthread_mutex_lock(&pool->mu);
-        atomic_store(&pool->quit, 1);
+        pool->quit = 1;
         pthread_cond_broadcast(&pool->start);
         pthread_mutex_unlock(&pool->mu);
         for (int i = 1; i < pool->n; i++) pthread_join(pool->threads[i], NULL);
@@ -138,17 +108,14 @@ void mx_pool_run(mx_pool *pool, mx_pool_fn fn, void *ctx) {
     pthread_mutex_lock(&pool->mu);
     pool->fn = fn;
     pool->ctx = ctx;
-    atomic_store(&pool->pending, pool->n - 1);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+    pool->pending = pool->n - 1;
+    pool->generation++;
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->mu);
 
     fn(ctx, 0, pool->n);
 
-    SPIN_UNTIL(atomic_load(&pool->pending) == 0);
-    if (atomic_load(&pool->pending) > 0) {
-        pthread_mutex_lock(&pool->mu);
-        while (atomic_load(&pool->pending) > 0) pthread_cond_wait(&pool->done, &pool->mu);
-        pthread_mutex_unlock(&pool->mu);
-    }
+    pthread_mutex_lock(&pool->mu);
+    while (pool->pending > 0) pthread_cond_wait(&pool->done, &pool->mu);
+    pthread_mutex_unlock(&pool->mu);
 }
