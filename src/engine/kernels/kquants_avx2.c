@@ -416,19 +416,9 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
     }
 }
 
-/* ---- tile products: dot_q per (row, token), so equal to it bit for bit ------------------- */
+/* ---- tile products -------------------------------------------------------------------------- */
 
-#define GEMM_Q_BY_DOT(name, dotq)                                                                \
-    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
-                     int nt, float *y, int64_t y_stride, int64_t n) {                          \
-        for (int r = 0; r < nr; r++)                                                           \
-            for (int t = 0; t < nt; t++)                                                       \
-                y[t * y_stride + r] = dotq((const uint8_t *)w + (uint64_t)r * row_bytes,       \
-                                           (const uint8_t *)xq + (uint64_t)t * xq_bytes, n);   \
-    }
-GEMM_Q_BY_DOT(gemmq_q5_k_avx2, dotq_q5_k_avx2)
-
-/* Tile products of Q4_K and Q6_K: for each row, blocks outer and up to GQ tokens inner, so a
+/* Tile products of Q4_K, Q5_K and Q6_K: for each row, blocks outer and up to GQ tokens inner, so a
  * superblock's levels and scales are unpacked once for all the tokens. Each (row, token) pair
  * gets the same exact integers and the same float steps, in the same block order, as dot_q:
  * equal bit for bit. */
@@ -461,6 +451,59 @@ static void gemmq_q4_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
                     const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
                     q[2 * c] = _mm256_and_si256(v, m4);
                     q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                }
+                for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
+                const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+                for (int t = 0; t < g; t++) {
+                    const mx_block_q8_k *yb =
+                        (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
+                    __m256i acc = _mm256_setzero_si256();
+                    for (int j = 0; j < 8; j++) {
+                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
+                        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], yv), scv[j]));
+                    }
+                    const int32_t msum =
+                        hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), mv));
+                    s[t] += mx_kq_combine(yb->d, d, dmin, hsum_i32(acc), msum);
+                }
+            }
+            for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = s[t];
+        }
+    }
+}
+
+/* Q5_K as Q4_K with the fifth bits of each level added once per block. */
+static void gemmq_q5_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    if (nt == 1) { /* one token: the dot itself */
+        for (int r = 0; r < nr; r++) y[r] = dotq_q5_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
+        return;
+    }
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    const int64_t nb = n / MX_QK_K;
+    for (int r = 0; r < nr; r++) {
+        const mx_block_q5_k *b = (const mx_block_q5_k *)((const uint8_t *)w + (uint64_t)r * row_bytes);
+        for (int t0 = 0; t0 < nt; t0 += GQ) {
+            const int g = MX_MIN(GQ, nt - t0);
+            float s[GQ] = {0};
+            for (int64_t ib = 0; ib < nb; ib++) {
+                int16_t sc[8], mexp[16];
+                for (int j = 0; j < 8; j++) {
+                    int a, m;
+                    mx_kq_scale_min(j, b[ib].scales, &a, &m);
+                    sc[j] = (int16_t)a;
+                    mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
+                }
+                const __m256i mv = _mm256_loadu_si256((const __m256i *)mexp);
+                __m256i q[8], scv[8];
+                __m256i qh = _mm256_loadu_si256((const __m256i *)b[ib].qh);
+                for (int c = 0; c < 4; c++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
+                    const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
+                    const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
+                    qh = _mm256_srli_epi16(qh, 2);
+                    q[2 * c] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
+                    q[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
                 }
                 for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
                 const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
