@@ -639,13 +639,14 @@ static double max_abs_diff(const float *a, const float *b, size_t n) {
 }
 
 /* Quantised copies against the F32 original. Random-weight models amplify weight errors (logits
- * here reach ~7); the worst max |diff| measured with these seeds (printed) is Q8_0 0.10, Q6_K
- * 0.33, Q5_K 0.56, Q5_0 0.60, mix 0.79, Q4_K 0.97, Q4_0 1.21: the order of the formats' element
- * errors (RMS 0.005, 0.021, 0.038, 0.059, -, 0.079, 0.107 of the weights' RMS), with the integer
- * path's 8-bit activations as a floor. Bounds are ~1.5x those. Every copy must also give
- * bit-identical logits whether the 24 tokens are fed at once, one at a time or 5 at a time
- * (prefill's gemm_q equals decode's dot_q), with 1 or 2 threads. */
+ * here reach ~7); the worst max |diff| measured over two seeds of this model (printed) is Q8_0
+ * 0.12, Q6_K 0.33, Q5_K 0.56, Q5_0 0.60, mix 0.92, Q4_K 1.23, Q4_0 1.25: the order of the
+ * formats' element errors (RMS 0.005, 0.021, 0.038, 0.059, -, 0.079, 0.107 of the weights' RMS),
+ * with the integer path's 8-bit activations as a floor. Bounds are ~1.5x those. Every copy must
+ * also give bit-identical logits whether the 24 tokens are fed at once, one at a time or 5 at a
+ * time (prefill and decode agree), with 1 or 2 threads. */
 static void test_engine_mix(void) {
+    g_rng = 0x5851F42D4C957F2Dull; /* the same model whichever tests ran before (AVX2 or not) */
     mixlm_model *m = make_f32_model();
     if (!m) return;
     int32_t tok[ENT];
@@ -657,9 +658,9 @@ static void test_engine_mix(void) {
     double lmax = 0;
     for (size_t i = 0; i < n; i++) lmax = fmax(lmax, fabs(ref[i]));
     const struct { mx_type t; const char *name; double bound; } cases[] = {
-        {MX_TYPE_COUNT, "Q4_K_M mix", 1.2}, {MX_TYPE_Q4_0, "Q4_0", 1.8}, {MX_TYPE_Q5_0, "Q5_0", 0.9},
-        {MX_TYPE_Q4_K, "Q4_K", 1.5},        {MX_TYPE_Q5_K, "Q5_K", 0.85}, {MX_TYPE_Q6_K, "Q6_K", 0.5},
-        {MX_TYPE_Q8_0, "Q8_0", 0.15}};
+        {MX_TYPE_COUNT, "Q4_K_M mix", 1.4}, {MX_TYPE_Q4_0, "Q4_0", 1.9}, {MX_TYPE_Q5_0, "Q5_0", 0.9},
+        {MX_TYPE_Q4_K, "Q4_K", 1.85},       {MX_TYPE_Q5_K, "Q5_K", 0.85}, {MX_TYPE_Q6_K, "Q6_K", 0.5},
+        {MX_TYPE_Q8_0, "Q8_0", 0.18}};
     for (size_t c = 0; c < MX_ARRAY_LEN(cases); c++) {
         conv_model cm;
         if (!convert_model(m, cases[c].t, &cm)) {
