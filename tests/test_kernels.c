@@ -211,6 +211,13 @@ static void test_gemm_shapes(void) {
     }
 }
 
+/* The roofline's bandwidth measurement runs and gives a positive, finite figure (its value
+ * depends on the machine and its load, so nothing more can be asserted). */
+static void test_read_bandwidth(void) {
+    const double bw = mx_read_bandwidth(2, (uint64_t)64 << 20, 1);
+    CHECK_MSG(bw > 0.0 && bw < 1e6, "read bandwidth %g GB/s", bw);
+}
+
 static void test_force_reference(void) {
     mixlm_force_reference_kernels(true);
     CHECK_EQ_STR(mx_kernels_isa(), "reference");
@@ -253,6 +260,7 @@ int main(void) {
     test_helpers();
     test_prefill_equals_decode();
     test_gemm_shapes();
+    test_read_bandwidth();
     test_force_reference();
     test_pool();
     return check_summary("test_kernels");
