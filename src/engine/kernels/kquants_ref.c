@@ -44,10 +44,14 @@ static void axpy_by_blocks(mx_to_f32_fn dec, uint32_t bs, uint32_t bb, float a, 
     }
 }
 
-/* Nearest integer, ties to even, NaN and huge values clamped first (no undefined cast). */
+/* Nearest integer, ties to even, NaN and huge values clamped first (no undefined cast). Adding
+ * and subtracting 1.5 * 2^23 rounds a float of magnitude below 2^22 to an integer in the
+ * default rounding mode (ties to even, like nearbyintf and the AVX2 conversion) without a libm
+ * call; the clamp keeps |v| far below that. */
 static int near_int(float v, int lo, int hi) {
     v = fminf(fmaxf(v, (float)lo), (float)hi);
-    return (int)nearbyintf(v);
+    const float big = 12582912.0f; /* IEEE arithmetic: the compiler may not fold (v + c) - c */
+    return (int)((v + big) - big);
 }
 
 /* Symmetric fit: the scale s minimising sum (x - s q)^2 with q = clamp(round(x / s), qmin, qmax).
@@ -60,15 +64,16 @@ static float fit_sym(const float *x, int n, int qmin, int qmax) {
     if (xm == 0.0f || !isfinite(xm)) return 0.0f;
     float best_s = 0.0f;
     double best_e = INFINITY;
-    for (int k = 0; k < 24; k++) {
+    for (int k = 0; k < 12; k++) {
         /* the extreme element lands on level t: qmin .. qmin/2 and qmax .. qmax/2 */
-        const float t = k < 12 ? (float)qmin * (1.0f - (float)k / 24.0f)
-                               : (float)qmax * (1.0f - (float)(k - 12) / 24.0f);
+        const float t = k < 6 ? (float)qmin * (1.0f - (float)k / 12.0f)
+                              : (float)qmax * (1.0f - (float)(k - 6) / 12.0f);
         float s = xm / t;
         for (int pass = 0; pass < 2; pass++) {
             double sxq = 0, sqq = 0, e = 0;
+            const float inv = 1.0f / s;
             for (int i = 0; i < n; i++) {
-                const int q = near_int(x[i] / s, qmin, qmax);
+                const int q = near_int(x[i] * inv, qmin, qmax);
                 const double r = (double)x[i] - (double)s * q;
                 e += r * r;
                 sxq += (double)x[i] * q;
@@ -102,8 +107,9 @@ static void fit_asym(const float *x, int n, int qmax, float *s_out, float *mn_ou
         float s = (hi - lo) / ((float)qmax - 1.0f + 0.25f * (float)k), mn = -lo;
         for (int pass = 0; pass < 3; pass++) {
             double e = 0, sq = 0, sqq = 0, sx = 0, sqx = 0;
+            const float inv = 1.0f / s;
             for (int i = 0; i < n; i++) {
-                const int q = near_int((x[i] + mn) / s, 0, qmax);
+                const int q = near_int((x[i] + mn) * inv, 0, qmax);
                 const double r = (double)x[i] - ((double)s * q - mn);
                 e += r * r;
                 sq += q;
