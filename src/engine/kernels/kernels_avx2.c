@@ -33,16 +33,27 @@ static inline __m256 load_i8x8(const int8_t *p) {
  * the lanes by hsum8, and the n % 8 tail one by one. LOAD(i) widens the 8 weights from element
  * i to f32, WIDEN(i) the single weight i. */
 #define RUN MX_DOT_RUN
+/* Decode streams every weight from memory once, and the hardware prefetcher alone leaves the
+ * loads waiting: each round of runs asks for the bytes DOT_PREFETCH ahead of it (measured on
+ * the Gemma 3 1B shape, 2 threads: F16 decode 9.0 -> 10.3-10.6 tokens/s, about the same for
+ * 1, 2 or 4 KiB ahead). Prefetches past the end of a row touch the next row or are dropped;
+ * they never fault. */
+#ifndef DOT_PREFETCH
+#define DOT_PREFETCH 1024
+#endif
 #define DOT4(LOAD, WIDEN)                                                                     \
     __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                             \
     int64_t i = 0;                                                                          \
-    for (; i + 4 * RUN <= n; i += 4 * RUN)                                                  \
+    for (; i + 4 * RUN <= n; i += 4 * RUN) {                                                \
+        for (int off = 0; off < 4 * RUN * (int)sizeof *w; off += 64)                        \
+            _mm_prefetch((const char *)(w + i) + DOT_PREFETCH + off, _MM_HINT_T0);          \
         for (int64_t k = i; k < i + RUN; k += 8) {                                          \
             a0 = _mm256_fmadd_ps(LOAD(k), _mm256_loadu_ps(x + k), a0);                      \
             a1 = _mm256_fmadd_ps(LOAD(k + RUN), _mm256_loadu_ps(x + k + RUN), a1);          \
             a2 = _mm256_fmadd_ps(LOAD(k + 2 * RUN), _mm256_loadu_ps(x + k + 2 * RUN), a2);  \
             a3 = _mm256_fmadd_ps(LOAD(k + 3 * RUN), _mm256_loadu_ps(x + k + 3 * RUN), a3);  \
         }                                                                                   \
+    }                                                                                       \
     for (; i + 8 <= n; i += 8) { /* the last, incomplete round of runs */                  \
         const __m256 wv = LOAD(i), xv = _mm256_loadu_ps(x + i);                             \
         switch ((i / RUN) % 4) {                                                            \
@@ -269,12 +280,20 @@ static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
  * sums P land in the four lanes of one vector (one horizontal reduction for all four) and
  * each lane takes acc = acc + (d_w d_x) * P, the dot's operations: four independent
  * sequential accumulators, one per row, so the latency of the additions overlaps. */
+/* As for the f32-activation dots (DOT_PREFETCH): measured Q8_0 decode 11.3 -> 13.3 tokens/s. */
+#ifndef Q8_PREFETCH
+#define Q8_PREFETCH 2048
+#endif
 static void q8_0_rows4(const uint8_t *w, uint64_t rb, const mx_block_q8_0 *x, int64_t nb,
                        float *out) {
     const mx_block_q8_0 *w0 = (const mx_block_q8_0 *)w, *w1 = (const mx_block_q8_0 *)(w + rb),
                         *w2 = (const mx_block_q8_0 *)(w + 2 * rb), *w3 = (const mx_block_q8_0 *)(w + 3 * rb);
     __m128 acc = _mm_setzero_ps();
     for (int64_t ib = 0; ib < nb; ib++) {
+        _mm_prefetch((const char *)&w0[ib] + Q8_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)&w1[ib] + Q8_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)&w2[ib] + Q8_PREFETCH, _MM_HINT_T0);
+        _mm_prefetch((const char *)&w3[ib] + Q8_PREFETCH, _MM_HINT_T0);
         const __m256i h01 = _mm256_hadd_epi32(q8_0_block_lanes(&w0[ib], &x[ib]), q8_0_block_lanes(&w1[ib], &x[ib]));
         const __m256i h23 = _mm256_hadd_epi32(q8_0_block_lanes(&w2[ib], &x[ib]), q8_0_block_lanes(&w3[ib], &x[ib]));
         const __m256i h = _mm256_hadd_epi32(h01, h23);
