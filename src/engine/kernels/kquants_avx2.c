@@ -77,7 +77,7 @@ static void to_f32_q4_0_avx2(const void *row, float *out, int64_t n) {
     const mx_block_q4_0 *b = row;
     const __m256i eight = _mm256_set1_epi32(8), m4 = _mm256_set1_epi32(0x0F);
     for (int64_t ib = 0; ib < n / MX_QK4_0; ib++, out += MX_QK4_0) {
-        const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b[ib].d));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[ib].d));
         for (int g = 0; g < 2; g++) {
             const __m256i v = u8x8(b[ib].qs + 8 * g);
             const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(v, m4), eight);
@@ -96,12 +96,20 @@ static void axpy_q4_0_avx2(float a, const void *row, float *y, int64_t n) {
 /* Against Q8_0: levels -8..7 times int8 through the sign trick (maddubs needs one unsigned
  * operand), 8 exact int32 lanes per block (lane k: elements 4k .. 4k+3), each times dw * dx and
  * added to its lane with a separate multiply and add: the reference's operations. */
+/* Decode reads each row once from memory: ask for the bytes KQ_PREFETCH ahead of each block
+ * (as the Q8_0 and f32-activation dots do; see kernels_avx2.c). */
+#define KQ_PREFETCH 1024
+static inline void kq_prefetch(const void *p, size_t bytes) {
+    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + KQ_PREFETCH + o, _MM_HINT_T0);
+}
+
 static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
     const mx_block_q4_0 *b = row;
     const mx_block_q8_0 *y = xq;
     const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t ib = 0; ib < n / MX_QK4_0; ib++) {
+        kq_prefetch(&b[ib], sizeof b[ib]);
         const __m128i v = _mm_loadu_si128((const __m128i *)b[ib].qs);
         const __m256i nib = _mm256_and_si256(
             _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
@@ -109,7 +117,7 @@ static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
         const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
         const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
         const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
+        const float dd = _cvtsh_ss(b[ib].d) * _cvtsh_ss(y[ib].d);
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
     }
     return hsum8(acc);
@@ -122,7 +130,7 @@ static void to_f32_q5_0_avx2(const void *row, float *out, int64_t n) {
     const __m256i sixteen = _mm256_set1_epi32(16), m4 = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t ib = 0; ib < n / MX_QK5_0; ib++, out += MX_QK5_0) {
-        const __m256 d = _mm256_set1_ps(mx_f16_to_f32(b[ib].d));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[ib].d));
         uint32_t h;
         memcpy(&h, b[ib].qh, 4); /* little-endian host (x86) */
         const __m256i hv = _mm256_set1_epi32((int)h);
@@ -155,6 +163,7 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
     const __m256i minus = _mm256_set1_epi8((char)0xF0); /* -16 where the fifth bit is clear */
     __m256 acc = _mm256_setzero_ps();
     for (int64_t ib = 0; ib < n / MX_QK5_0; ib++) {
+        kq_prefetch(&b[ib], sizeof b[ib]);
         uint32_t h;
         memcpy(&h, b[ib].qh, 4);
         const __m256i hb = _mm256_cmpeq_epi8(
@@ -167,7 +176,7 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
         const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
         const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
         const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
+        const float dd = _cvtsh_ss(b[ib].d) * _cvtsh_ss(y[ib].d);
         acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
     }
     return hsum8(acc);
@@ -179,7 +188,7 @@ static void to_f32_q4_k_avx2(const void *row, float *out, int64_t n) {
     const mx_block_q4_k *b = row;
     const __m256i m4 = _mm256_set1_epi32(0x0F);
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
-        const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+        const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
         for (int c = 0; c < 4; c++) {
             int sc0, m0, sc1, m1;
             mx_kq_scale_min(2 * c, b[ib].scales, &sc0, &m0);
@@ -198,7 +207,7 @@ static void to_f32_q5_k_avx2(const void *row, float *out, int64_t n) {
     const mx_block_q5_k *b = row;
     const __m256i m4 = _mm256_set1_epi32(0x0F), one = _mm256_set1_epi32(1);
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
-        const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+        const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
         for (int c = 0; c < 4; c++) {
             int sc0, m0, sc1, m1;
             mx_kq_scale_min(2 * c, b[ib].scales, &sc0, &m0);
@@ -253,6 +262,7 @@ static float dotq_q4_k_avx2(const void *row, const void *xq, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        kq_prefetch(&b[ib], sizeof b[ib]);
         int16_t sc[8];
         const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
         __m256i acc = _mm256_setzero_si256();
@@ -265,7 +275,7 @@ static float dotq_q4_k_avx2(const void *row, const void *xq, int64_t n) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
         }
-        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), mx_f16_to_f32(b[ib].dmin),
+        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), _cvtsh_ss(b[ib].dmin),
                            hsum_i32(acc), msum);
     }
     return s;
@@ -276,6 +286,7 @@ static float dotq_q5_k_avx2(const void *row, const void *xq, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        kq_prefetch(&b[ib], sizeof b[ib]);
         int16_t sc[8];
         const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
         __m256i acc = _mm256_setzero_si256();
@@ -295,7 +306,7 @@ static float dotq_q5_k_avx2(const void *row, const void *xq, int64_t n) {
             acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, y1),
                                                           _mm256_set1_epi16(sc[2 * c + 1])));
         }
-        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), mx_f16_to_f32(b[ib].dmin),
+        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), _cvtsh_ss(b[ib].dmin),
                            hsum_i32(acc), msum);
     }
     return s;
@@ -307,7 +318,7 @@ static void to_f32_q6_k_avx2(const void *row, float *out, int64_t n) {
     const mx_block_q6_k *b = row;
     const __m256i m4 = _mm256_set1_epi32(0x0F), m2 = _mm256_set1_epi32(3), off = _mm256_set1_epi32(32);
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++, out += MX_QK_K) {
-        const float d = mx_f16_to_f32(b[ib].d);
+        const float d = _cvtsh_ss(b[ib].d);
         for (int h = 0; h < 2; h++)
             for (int k = 0; k < 4; k++) {
                 const __m128i sh = _mm_cvtsi32_si128(2 * k);
@@ -337,6 +348,7 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        kq_prefetch(&b[ib], sizeof b[ib]);
         const int8_t *sc = b[ib].scales;
         const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums),
                                                         _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc))));
@@ -362,7 +374,7 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
             }
         }
         const int32_t isum = hsum_i32(acc) - 32 * bsum;
-        s += mx_kq_combine(y[ib].d, mx_f16_to_f32(b[ib].d), 0.0f, isum, 0);
+        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), 0.0f, isum, 0);
     }
     return s;
 }
@@ -424,7 +436,7 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
  * equal bit for bit. */
 #define GQ 8
 
-static void gemmq_q4_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+static void gemmq_q4_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
                             uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
     if (nt == 1) { /* one token: the dot itself */
         for (int r = 0; r < nr; r++) y[r] = dotq_q4_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
@@ -453,7 +465,7 @@ static void gemmq_q4_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
                     q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                 }
                 for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
-                const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+                const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
                 for (int t = 0; t < g; t++) {
                     const mx_block_q8_k *yb =
                         (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
@@ -473,7 +485,7 @@ static void gemmq_q4_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
 }
 
 /* Q5_K as Q4_K with the fifth bits of each level added once per block. */
-static void gemmq_q5_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+static void gemmq_q5_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
                             uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
     if (nt == 1) { /* one token: the dot itself */
         for (int r = 0; r < nr; r++) y[r] = dotq_q5_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
@@ -506,7 +518,7 @@ static void gemmq_q5_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
                     q[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
                 }
                 for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
-                const float d = mx_f16_to_f32(b[ib].d), dmin = mx_f16_to_f32(b[ib].dmin);
+                const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
                 for (int t = 0; t < g; t++) {
                     const mx_block_q8_k *yb =
                         (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
@@ -525,7 +537,7 @@ static void gemmq_q5_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
     }
 }
 
-static void gemmq_q6_k_avx2(const void *w, uint64_t row_bytes, int nr, const void *xq,
+static void gemmq_q6_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
                             uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
     if (nt == 1) { /* one token: the dot itself */
         for (int r = 0; r < nr; r++) y[r] = dotq_q6_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
@@ -557,7 +569,7 @@ static void gemmq_q6_k_avx2(const void *w, uint64_t row_bytes, int nr, const voi
                     scv[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
                                                      _mm_set1_epi16(sc[2 * k + 1]), 1);
                 const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-                const float d = mx_f16_to_f32(b[ib].d);
+                const float d = _cvtsh_ss(b[ib].d);
                 for (int t = 0; t < g; t++) {
                     const mx_block_q8_k *yb =
                         (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
@@ -618,14 +630,14 @@ static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
                 for (int64_t ib = 0; ib < nb; ib++) {                                           \
                     const __m256i lv = levels(&b[ib]);                                          \
                     const __m256i av = _mm256_sign_epi8(lv, lv);                                \
-                    const float dw = mx_f16_to_f32(b[ib].d);                                    \
+                    const float dw = _cvtsh_ss(b[ib].d);                                    \
                     for (int t = 0; t < g; t++) {                                               \
                         const mx_block_q8_0 *yb =                                               \
                             (const mx_block_q8_0 *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib; \
                         const __m256i yv = _mm256_loadu_si256((const __m256i *)yb->qs);         \
                         const __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(yv, lv));   \
                         const __m256 sv = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));       \
-                        const float dd = dw * mx_f16_to_f32(yb->d);                             \
+                        const float dd = dw * _cvtsh_ss(yb->d);                             \
                         acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_set1_ps(dd), sv));  \
                     }                                                                           \
                 }                                                                               \
@@ -633,8 +645,29 @@ static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
             }                                                                                   \
         }                                                                                       \
     }
-GEMM_Q_32(gemmq_q4_0_avx2, mx_block_q4_0, q4_0_levels, dotq_q4_0_avx2)
-GEMM_Q_32(gemmq_q5_0_avx2, mx_block_q5_0, q5_0_levels, dotq_q5_0_avx2)
+GEMM_Q_32(gemmq_q4_0_avx2_tile, mx_block_q4_0, q4_0_levels, dotq_q4_0_avx2)
+GEMM_Q_32(gemmq_q5_0_avx2_tile, mx_block_q5_0, q5_0_levels, dotq_q5_0_avx2)
+
+/* The tile kernels take rows outer and every token inner, so each row meets the activations of
+ * all the step's tokens: a 512-token step at width 1152 is 600 KiB of them, past L2, read again
+ * for every row. The tokens are therefore fed in chunks of about GQ_CHUNK_BYTES of activations
+ * (a whole number of groups of GQ), which stay in L2 while the rows stream past. Each (row,
+ * token) result is computed exactly as before: the bits do not change. */
+#define GQ_CHUNK_BYTES (128 * 1024)
+#define GEMM_CHUNKED(name)                                                                          \
+    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
+                     int nt, float *y, int64_t y_stride, int64_t n) {                            \
+        const int tc = (int)MX_MAX((uint64_t)GQ, GQ_CHUNK_BYTES / MX_MAX(xq_bytes, (uint64_t)1) / GQ * GQ); \
+        for (int t0 = 0; t0 < nt; t0 += tc)                                                      \
+            name##_tile(w, row_bytes, nr, (const uint8_t *)xq + (uint64_t)t0 * xq_bytes, xq_bytes,  \
+                        MX_MIN(tc, nt - t0), y + (int64_t)t0 * y_stride, y_stride, n);            \
+    }
+GEMM_CHUNKED(gemmq_q4_0_avx2)
+GEMM_CHUNKED(gemmq_q5_0_avx2)
+GEMM_CHUNKED(gemmq_q4_k_avx2)
+GEMM_CHUNKED(gemmq_q5_k_avx2)
+GEMM_CHUNKED(gemmq_q6_k_avx2)
+#undef GEMM_CHUNKED
 
 /* ---- registration --------------------------------------------------------------------------- */
 
