@@ -44,6 +44,9 @@ int cli_parse_float(const char *cmd, const char *opt, const char *v, double lo, 
  * 0.8, top-k 40, top-p 0.95, min-p 0.05), replaced by those of the model folder's
  * generation_config.json (do_sample false means greedy). */
 mixlm_sampler_params cli_sampler_defaults(const char *model);
+/* The sampling flags run and chat share, over those settings: a NAN float or a negative top-k
+ * means the flag was not given. */
+void cli_sampler_flags(mixlm_sampler_params *sp, float temp, long top_k, float top_p, float min_p);
 
 /* ---- Progress (cli_progress.c) ----------------------------------------------------------
  * One line on stderr that overwrites itself ("\rmixlm CMD: TEXT", erased to the end of the

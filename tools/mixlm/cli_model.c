@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -121,6 +122,13 @@ mixlm_sampler_params cli_sampler_defaults(const char *model) {
     sp.min_p = 0.05f;
     generation_config_defaults(model, &sp);
     return sp;
+}
+
+void cli_sampler_flags(mixlm_sampler_params *sp, float temp, long top_k, float top_p, float min_p) {
+    if (!isnan(temp)) sp->temperature = temp;
+    if (top_k >= 0) sp->top_k = (int32_t)top_k;
+    if (!isnan(top_p)) sp->top_p = top_p;
+    if (!isnan(min_p)) sp->min_p = min_p;
 }
 
 int cli_parse_float(const char *cmd, const char *opt, const char *v, double lo, double hi,

@@ -317,10 +317,7 @@ int cmd_chat(int argc, char **argv) {
     }
 
     mixlm_sampler_params sp = cli_sampler_defaults(model_path);
-    if (!isnan(temp)) sp.temperature = temp;
-    if (top_k >= 0) sp.top_k = (int32_t)top_k;
-    if (!isnan(top_p)) sp.top_p = top_p;
-    if (!isnan(min_p)) sp.min_p = min_p;
+    cli_sampler_flags(&sp, temp, top_k, top_p, min_p);
     sp.seed = have_seed ? seed : ((uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32));
     if ((st = mixlm_sampler_create(c.ce.n_vocab, &sp, &c.sampler)) != MIXLM_OK) {
         cli_lib_error("chat", "sampler", st);

@@ -291,10 +291,7 @@ int cmd_run(int argc, char **argv) {
 
     /* Sampling: built-in defaults, the model's generation_config.json, then the flags. */
     mixlm_sampler_params sp = cli_sampler_defaults(model_path);
-    if (!isnan(temp)) sp.temperature = temp;
-    if (top_k >= 0) sp.top_k = (int32_t)top_k;
-    if (!isnan(top_p)) sp.top_p = top_p;
-    if (!isnan(min_p)) sp.min_p = min_p;
+    cli_sampler_flags(&sp, temp, top_k, top_p, min_p);
     if (!isnan(typical_p)) sp.typical_p = typical_p;
     if (!isnan(rep)) sp.repetition_penalty = rep;
     if (!isnan(pres)) sp.presence_penalty = pres;
