@@ -18,6 +18,7 @@
 #define BENCH_MAX_DEPTHS 32
 #define BENCH_MAX_TOKENS (1L << 20)
 #define BENCH_FILL_CHUNK 512
+#define BENCH_MAX_BATCH 64
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -31,6 +32,8 @@ static void usage(FILE *out) {
             "  -n N              generated tokens per tg test, one call each (default 128; 0 = none)\n"
             "  -t, --threads N   worker threads (default %d)\n"
             "  --depth D         context depth; repeat for several (default 0)\n"
+            "  -b, --batch B     tg tests decode B sequences together, one token each per step\n"
+            "                    (as a server with B busy slots); tokens/s counts all B (default 1)\n"
             "  --reps R          repetitions per test, fresh state each (default 3)\n"
             "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
             "  --ctx N           make the state for N positions (default: the largest depth plus\n"
@@ -86,6 +89,7 @@ typedef struct bench_result {
     char name[32];
     bool is_tg;
     int32_t n_tokens;
+    int32_t batch;      /* sequences per step (tg); 1 for pp */
     int32_t depth;
     double mean, sd;
     uint64_t kv_bytes;
@@ -105,17 +109,23 @@ static void snapshot_drop(depth_snapshot *snap) {
     snap->depth = -1;
 }
 
-/* Put `depth` tokens in the state (untimed): reset and feed them, or load the saved state. */
-static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth, depth_snapshot *snap) {
+/* Put `depth` tokens in a state (untimed): reset and feed them, or load the saved state. */
+static int fill_depth(cli_engine *ce, mixlm_state *state, const int32_t *fill, int32_t depth,
+                      depth_snapshot *snap) {
     if (depth > 0 && snap->depth == depth) {
-        if (mixlm_state_load(ce->state, snap->path) == MIXLM_OK) return 0;
+        if (mixlm_state_load(state, snap->path) == MIXLM_OK) return 0;
         cli_error("bench", "%s", mixlm_last_error());
         return 1;
     }
-    cli_engine_reset(ce);
+    mixlm_state_reset(state);
     for (int32_t done = 0; done < depth; done += BENCH_FILL_CHUNK) {
-        const int32_t n = MX_MIN(BENCH_FILL_CHUNK, depth - done);
-        if (cli_engine_feed(ce, "bench", fill + done, n, NULL, false) != 0) return 1;
+        mixlm_seq seq = {.state = state, .tokens = fill + done,
+                         .n_tokens = MX_MIN(BENCH_FILL_CHUNK, depth - done)};
+        const mixlm_status st = mixlm_decode(ce->ex, &seq, 1);
+        if (st) {
+            cli_lib_error("bench", "decode", st);
+            return 1;
+        }
     }
     if (depth == 0) return 0;
     snapshot_drop(snap);
@@ -127,7 +137,7 @@ static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth, depth_
         return 0;
     }
     close(fd);
-    if (mixlm_state_save(ce->state, snap->path) != MIXLM_OK) {
+    if (mixlm_state_save(state, snap->path) != MIXLM_OK) {
         snapshot_drop(snap);
         return 0;
     }
@@ -135,25 +145,38 @@ static int fill_depth(cli_engine *ce, const int32_t *fill, int32_t depth, depth_
     return 0;
 }
 
-/* One test: reps runs, each on a freshly filled state; tokens/s mean and sample deviation. */
-static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const int32_t *toks,
-                    float *logits, int reps, cli_progress *prog, depth_snapshot *snap) {
+/* One test: reps runs, each on freshly filled states; tokens/s mean and sample deviation. A tg
+ * test with batch B steps states[0..B-1] together, one token each per mixlm_decode() call. */
+static int run_test(cli_engine *ce, mixlm_state **states, bench_result *r, const int32_t *fill,
+                    const int32_t *toks, float *logits, int reps, cli_progress *prog,
+                    depth_snapshot *snap) {
     double sum = 0, sum2 = 0;
+    mixlm_seq seqs[BENCH_MAX_BATCH];
     for (int rep = 0; rep < reps; rep++) {
         cli_progress_stage(prog, "%s at depth %d: run %d of %d", r->name, (int)r->depth, rep + 1, reps);
-        if (fill_depth(ce, fill, r->depth, snap) != 0) return 1;
+        for (int b = 0; b < r->batch; b++)
+            if (fill_depth(ce, states[b], fill, r->depth, snap) != 0) return 1;
         const double t0 = now_s();
         if (r->is_tg) {
-            for (int32_t i = 0; i < r->n_tokens; i++)
-                if (cli_engine_feed(ce, "bench", toks + i, 1, logits, false) != 0) return 1;
+            for (int32_t i = 0; i < r->n_tokens; i++) {
+                for (int b = 0; b < r->batch; b++) /* each sequence its own token stream */
+                    seqs[b] = (mixlm_seq){.state = states[b], .tokens = toks + (i + 7 * b) % r->n_tokens,
+                                          .n_tokens = 1, .logits = logits + (size_t)b * ce->n_vocab};
+                const mixlm_status st = mixlm_decode(ce->ex, seqs, r->batch);
+                if (st) {
+                    cli_lib_error("bench", "decode", st);
+                    return 1;
+                }
+            }
         } else if (cli_engine_feed(ce, "bench", toks, r->n_tokens, logits, false) != 0) {
             return 1;
         }
         const double dt = now_s() - t0;
-        const double tps = dt > 0 ? (double)r->n_tokens / dt : 0;
+        const double tps = dt > 0 ? (double)r->n_tokens * r->batch / dt : 0;
         sum += tps;
         sum2 += tps * tps;
-        r->kv_bytes = mixlm_state_bytes(ce->state);
+        r->kv_bytes = 0;
+        for (int b = 0; b < r->batch; b++) r->kv_bytes += mixlm_state_bytes(states[b]);
     }
     r->mean = sum / reps;
     const double var = reps > 1 ? (sum2 - sum * sum / reps) / (reps - 1) : 0;
@@ -163,7 +186,7 @@ static int run_test(cli_engine *ce, bench_result *r, const int32_t *fill, const 
 
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *kv_arg = "f32";
-    long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0;
+    long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0, batch = 1;
     long depths[BENCH_MAX_DEPTHS];
     int n_depths = 0;
     bool json = false, roofline = true;
@@ -173,6 +196,7 @@ int cmd_bench(int argc, char **argv) {
         CLI_OPT_LONG("--threads", "-t", &threads, 1, 256),
         CLI_OPT_LONGS("--depth", NULL, depths, &n_depths, BENCH_MAX_DEPTHS, 0, BENCH_MAX_TOKENS),
         CLI_OPT_LONG("--reps", NULL, &reps, 1, 1000),
+        CLI_OPT_LONG("--batch", "-b", &batch, 1, BENCH_MAX_BATCH),
         CLI_OPT_LONG("--ctx", NULL, &ctx, 0, BENCH_MAX_TOKENS * 2),
         CLI_OPT_STR("--kv", NULL, &kv_arg),
         CLI_OPT_FLAG("--json", NULL, &json),
@@ -208,10 +232,19 @@ int cmd_bench(int argc, char **argv) {
     cli_progress prog;
     cli_progress_init(&prog, "bench");
     depth_snapshot snap = {"", -1};
+    mixlm_state *states[BENCH_MAX_BATCH] = {NULL};
     if (cli_engine_open(&ce, "bench", model_path, (int)threads, n_ctx, kv_type) != 0) goto done;
+    states[0] = ce.state;
+    for (int b = 1; b < batch; b++) {
+        const mixlm_status st = mixlm_state_create(mixlm_executor_contract(ce.ex), &states[b]);
+        if (st) {
+            cli_lib_error("bench", "state", st);
+            goto done;
+        }
+    }
     fill = malloc(((size_t)max_depth + 1) * sizeof *fill);
     toks = malloc((size_t)MX_MAX(p, n) * sizeof *toks + sizeof *toks);
-    logits = malloc((size_t)ce.n_vocab * sizeof *logits);
+    logits = malloc((size_t)ce.n_vocab * (size_t)batch * sizeof *logits);
     if (!fill || !toks || !logits) {
         cli_error("bench", "out of memory");
         goto done;
@@ -231,9 +264,11 @@ int cmd_bench(int argc, char **argv) {
             memset(r, 0, sizeof *r);
             r->is_tg = kind == 1;
             r->n_tokens = (int32_t)cnt;
+            r->batch = r->is_tg ? (int32_t)batch : 1;
             r->depth = (int32_t)depths[d];
-            snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
-            if (run_test(&ce, r, fill, toks, logits, (int)reps, &prog, &snap) != 0) goto done;
+            if (r->batch > 1) snprintf(r->name, sizeof r->name, "tg%ldx%ld", cnt, batch);
+            else snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
+            if (run_test(&ce, states, r, fill, toks, logits, (int)reps, &prog, &snap) != 0) goto done;
         }
     }
     if (roofline) cli_progress_stage(&prog, "measuring memory bandwidth");
@@ -252,11 +287,12 @@ int cmd_bench(int argc, char **argv) {
         for (int i = 0; i < n_res; i++) {
             const bench_result *r = &res[i];
             printf("  {\"test\": \"%s\", \"depth\": %d, \"threads\": %ld, \"n_tokens\": %d, "
-                   "\"reps\": %ld, \"tokens_per_second\": %.6g, \"stddev\": %.6g, "
+                   "\"batch\": %d, \"reps\": %ld, \"tokens_per_second\": %.6g, \"stddev\": %.6g, "
                    "\"kv_bytes\": %llu, \"kv_type\": \"%s\", \"peak_rss_bytes\": %llu",
-                   r->name, r->depth, threads, r->n_tokens, reps, r->mean, r->sd,
+                   r->name, r->depth, threads, r->n_tokens, r->batch, reps, r->mean, r->sd,
                    (unsigned long long)r->kv_bytes, kv_name, (unsigned long long)peak_rss);
-            if (r->is_tg && bound > 0) printf(", \"roofline_fraction\": %.6g", r->mean / bound);
+            if (r->is_tg && r->batch == 1 && bound > 0)
+                printf(", \"roofline_fraction\": %.6g", r->mean / bound);
             printf("},\n");
         }
         printf("  {\"test\": \"roofline\", \"threads\": %ld, \"bandwidth_gb_per_second\": %.6g, "
@@ -278,7 +314,7 @@ int cmd_bench(int argc, char **argv) {
                    "%.1f MB, bound %.2f tokens/s",
                    bw, threads, (double)wbytes / 1e6, bound);
             for (int i = 0; i < n_res; i++)
-                if (res[i].is_tg && bound > 0)
+                if (res[i].is_tg && res[i].batch == 1 && bound > 0)
                     printf("; %s@%d reaches %.1f%%", res[i].name, res[i].depth,
                            100.0 * res[i].mean / bound);
             printf("\n");
@@ -287,6 +323,7 @@ int cmd_bench(int argc, char **argv) {
     rc = 0;
 done:
     snapshot_drop(&snap);
+    for (int b = 1; b < BENCH_MAX_BATCH; b++) mixlm_state_free(states[b]);
     free(fill);
     free(toks);
     free(logits);
