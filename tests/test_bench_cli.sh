@@ -54,6 +54,26 @@ kv_big=$(kvb "$T/out")
 if [ "$kv_big" -gt "$kv_small" ]; then ok; else bad "--ctx 256 gave $kv_big KV bytes, default $kv_small"; fi
 expect_rc 2 "bad --ctx" "$M" bench "$MODEL" --ctx -5
 
+# --batch B: tg tests step B sequences together; KV bytes are those of all B states; no
+# roofline fraction (the bound is per single-sequence step)
+expect_rc 0 "bench --batch 1" "$M" bench "$MODEL" -p 0 -n 6 --reps 1 --no-roofline --json --depth 20
+cp "$T/out" "$T/b1.json"
+expect_rc 0 "bench --batch 3" "$M" bench "$MODEL" -p 0 -n 6 --reps 1 --json -b 3 --depth 0 --depth 20
+cp "$T/out" "$T/b3.json"
+if python3 - "$T/b1.json" "$T/b3.json" <<'PY'; then ok; else bad "bench --batch JSON content"; fi
+import json, sys
+b1 = json.load(open(sys.argv[1]))[0]
+arr = json.load(open(sys.argv[2]))
+tests = [o for o in arr if o["test"] != "roofline"]
+assert [(o["test"], o["depth"], o["batch"]) for o in tests] == [("tg6x3", 0, 3), ("tg6x3", 20, 3)], tests
+assert b1["batch"] == 1 and b1["test"] == "tg6", b1
+assert tests[1]["kv_bytes"] == 3 * b1["kv_bytes"], (tests[1]["kv_bytes"], b1["kv_bytes"])
+for o in tests:
+    assert o["tokens_per_second"] > 0 and "roofline_fraction" not in o, o
+PY
+expect_rc 2 "batch 0" "$M" bench "$MODEL" -b 0
+expect_rc 2 "batch too large" "$M" bench "$MODEL" --batch 65
+
 expect_rc 0 "bench --help" "$M" bench --help
 expect_rc 1 "missing model file" "$M" bench "$T/nope.gguf" -p 4 -n 4 --no-roofline
 expect_rc 2 "no model" "$M" bench
