@@ -240,77 +240,74 @@ static void axpy_q5_k_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q5_k_avx2, MX_QK_K, sizeof(mx_block_q5_k), a, row, y, n);
 }
 
-/* msum = sum_j m_j (bsums[2j] + bsums[2j+1]) (one madd against the mins, each twice) and the
- * eight scales of a Q4_K/Q5_K block. */
-static inline int32_t kq_scales_msum(const uint8_t *scales, const int16_t *bsums, int16_t *sc) {
+/* Levels 0..15 (Q5_K: 0..31) as unsigned bytes times int8 activations: maddubs pairs stay below
+ * 2 * 31 * 128 (no saturation); madd with the sub-block scale gives exact int32 lanes. One body
+ * serves both types (five: Q5_K, whose fifth bits are added once per block) and both the dot
+ * and the tile product. */
+typedef struct kq45_block {
+    __m256i q[8];       /* the levels of sub-blocks 0..7, 32 bytes each */
+    __m256i scv[8];     /* each sub-block's scale in every 16-bit lane */
+    __m256i mv;         /* the mins, each twice: the lanes of a madd against bsums */
+    float d, dmin;
+} kq45_block;
+
+static inline __attribute__((always_inline)) void kq45_unpack(const void *blk, const int five,
+                                                              kq45_block *u) {
+    const mx_block_q4_k *b4 = blk;
+    const mx_block_q5_k *b5 = blk;
+    const uint8_t *scales = five ? b5->scales : b4->scales, *qs = five ? b5->qs : b4->qs;
     int16_t mexp[16];
     for (int j = 0; j < 8; j++) {
-        int s, m;
-        mx_kq_scale_min(j, scales, &s, &m);
-        sc[j] = (int16_t)s;
+        int a, m;
+        mx_kq_scale_min(j, scales, &a, &m);
+        u->scv[j] = _mm256_set1_epi16((int16_t)a);
         mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
     }
-    return hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums),
-                                      _mm256_loadu_si256((const __m256i *)mexp)));
+    u->mv = _mm256_loadu_si256((const __m256i *)mexp);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256i qh = five ? _mm256_loadu_si256((const __m256i *)b5->qh) : _mm256_setzero_si256();
+    for (int c = 0; c < 4; c++) {
+        const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+        u->q[2 * c] = _mm256_and_si256(v, m4);
+        u->q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (five) { /* bit 2c (2c+1) of qh[l], now in bit 0 (1), becomes bit 4 of the level */
+            u->q[2 * c] = _mm256_or_si256(u->q[2 * c], _mm256_slli_epi16(_mm256_and_si256(qh, one), 4));
+            u->q[2 * c + 1] = _mm256_or_si256(
+                u->q[2 * c + 1], _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4));
+            qh = _mm256_srli_epi16(qh, 2);
+        }
+    }
+    u->d = _cvtsh_ss(five ? b5->d : b4->d);
+    u->dmin = _cvtsh_ss(five ? b5->dmin : b4->dmin);
 }
 
-/* Levels 0..15 (Q5_K: 0..31) as unsigned bytes times int8 activations: maddubs pairs stay below
- * 2 * 31 * 128 (no saturation); madd with the sub-block scale gives exact int32 lanes. */
-static float dotq_q4_k_avx2(const void *row, const void *xq, int64_t n) {
-    const mx_block_q4_k *b = row;
+/* One unpacked block against one token's Q8_K block: the term dot_q adds for it. */
+static inline float kq45_term(const kq45_block *u, const mx_block_q8_k *yb) {
+    __m256i acc = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) {
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u->q[j], yv), u->scv[j]));
+    }
+    const int32_t msum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), u->mv));
+    return mx_kq_combine(yb->d, u->d, u->dmin, hsum_i32(acc), msum);
+}
+
+static inline __attribute__((always_inline)) float dotq_kq45(const void *row, const void *xq, int64_t n,
+                                                             const int five) {
+    const size_t bs = five ? sizeof(mx_block_q5_k) : sizeof(mx_block_q4_k);
     const mx_block_q8_k *y = xq;
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
-        kq_prefetch(&b[ib], sizeof b[ib]);
-        int16_t sc[8];
-        const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
-        __m256i acc = _mm256_setzero_si256();
-        for (int c = 0; c < 4; c++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c + 32));
-            const __m256i p0 = _mm256_maddubs_epi16(_mm256_and_si256(v, m4), y0);
-            const __m256i p1 = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), y1);
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
-        }
-        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), _cvtsh_ss(b[ib].dmin),
-                           hsum_i32(acc), msum);
+        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bs;
+        kq_prefetch(blk, bs);
+        kq45_block u;
+        kq45_unpack(blk, five, &u);
+        s += kq45_term(&u, &y[ib]);
     }
     return s;
 }
-static float dotq_q5_k_avx2(const void *row, const void *xq, int64_t n) {
-    const mx_block_q5_k *b = row;
-    const mx_block_q8_k *y = xq;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    float s = 0.0f;
-    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
-        kq_prefetch(&b[ib], sizeof b[ib]);
-        int16_t sc[8];
-        const int32_t msum = kq_scales_msum(b[ib].scales, y[ib].bsums, sc);
-        __m256i acc = _mm256_setzero_si256();
-        __m256i qh = _mm256_loadu_si256((const __m256i *)b[ib].qh);
-        for (int c = 0; c < 4; c++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
-            /* bit 2c (2c+1) of qh[l], now in bit 0 (1), becomes bit 4 of the level */
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
-            qh = _mm256_srli_epi16(qh, 2);
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 64 * c + 32));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
-                                                          _mm256_set1_epi16(sc[2 * c])));
-            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q1, y1),
-                                                          _mm256_set1_epi16(sc[2 * c + 1])));
-        }
-        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), _cvtsh_ss(b[ib].dmin),
-                           hsum_i32(acc), msum);
-    }
-    return s;
-}
+static float dotq_q4_k_avx2(const void *row, const void *xq, int64_t n) { return dotq_kq45(row, xq, n, 0); }
+static float dotq_q5_k_avx2(const void *row, const void *xq, int64_t n) { return dotq_kq45(row, xq, n, 1); }
 
 /* ---- Q6_K ----------------------------------------------------------------------------------- */
 
@@ -436,105 +433,37 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
  * equal bit for bit. */
 #define GQ 8
 
-static void gemmq_q4_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
-                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+static inline __attribute__((always_inline)) void
+gemmq_kq45_tile(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, int nt,
+                float *y, int64_t y_stride, int64_t n, const int five) {
     if (nt == 1) { /* one token: the dot itself */
-        for (int r = 0; r < nr; r++) y[r] = dotq_q4_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
+        for (int r = 0; r < nr; r++) y[r] = dotq_kq45((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n, five);
         return;
     }
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const size_t bs = five ? sizeof(mx_block_q5_k) : sizeof(mx_block_q4_k);
     const int64_t nb = n / MX_QK_K;
     for (int r = 0; r < nr; r++) {
-        const mx_block_q4_k *b = (const mx_block_q4_k *)((const uint8_t *)w + (uint64_t)r * row_bytes);
+        const uint8_t *row = (const uint8_t *)w + (uint64_t)r * row_bytes;
         for (int t0 = 0; t0 < nt; t0 += GQ) {
             const int g = MX_MIN(GQ, nt - t0);
             float s[GQ] = {0};
             for (int64_t ib = 0; ib < nb; ib++) {
-                int16_t sc[8], mexp[16];
-                for (int j = 0; j < 8; j++) {
-                    int a, m;
-                    mx_kq_scale_min(j, b[ib].scales, &a, &m);
-                    sc[j] = (int16_t)a;
-                    mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
-                }
-                const __m256i mv = _mm256_loadu_si256((const __m256i *)mexp);
-                __m256i q[8], scv[8];
-                for (int c = 0; c < 4; c++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
-                    q[2 * c] = _mm256_and_si256(v, m4);
-                    q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                }
-                for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
-                const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
-                for (int t = 0; t < g; t++) {
-                    const mx_block_q8_k *yb =
-                        (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
-                    __m256i acc = _mm256_setzero_si256();
-                    for (int j = 0; j < 8; j++) {
-                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
-                        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], yv), scv[j]));
-                    }
-                    const int32_t msum =
-                        hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), mv));
-                    s[t] += mx_kq_combine(yb->d, d, dmin, hsum_i32(acc), msum);
-                }
+                kq45_block u;
+                kq45_unpack(row + (size_t)ib * bs, five, &u);
+                for (int t = 0; t < g; t++)
+                    s[t] += kq45_term(&u, (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib);
             }
             for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = s[t];
         }
     }
 }
-
-/* Q5_K as Q4_K with the fifth bits of each level added once per block. */
+static void gemmq_q4_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
+                                 uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    gemmq_kq45_tile(w, row_bytes, nr, xq, xq_bytes, nt, y, y_stride, n, 0);
+}
 static void gemmq_q5_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
-                            uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
-    if (nt == 1) { /* one token: the dot itself */
-        for (int r = 0; r < nr; r++) y[r] = dotq_q5_k_avx2((const uint8_t *)w + (uint64_t)r * row_bytes, xq, n);
-        return;
-    }
-    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    const int64_t nb = n / MX_QK_K;
-    for (int r = 0; r < nr; r++) {
-        const mx_block_q5_k *b = (const mx_block_q5_k *)((const uint8_t *)w + (uint64_t)r * row_bytes);
-        for (int t0 = 0; t0 < nt; t0 += GQ) {
-            const int g = MX_MIN(GQ, nt - t0);
-            float s[GQ] = {0};
-            for (int64_t ib = 0; ib < nb; ib++) {
-                int16_t sc[8], mexp[16];
-                for (int j = 0; j < 8; j++) {
-                    int a, m;
-                    mx_kq_scale_min(j, b[ib].scales, &a, &m);
-                    sc[j] = (int16_t)a;
-                    mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
-                }
-                const __m256i mv = _mm256_loadu_si256((const __m256i *)mexp);
-                __m256i q[8], scv[8];
-                __m256i qh = _mm256_loadu_si256((const __m256i *)b[ib].qh);
-                for (int c = 0; c < 4; c++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(b[ib].qs + 32 * c));
-                    const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(qh, one), 4);
-                    const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 1), one), 4);
-                    qh = _mm256_srli_epi16(qh, 2);
-                    q[2 * c] = _mm256_or_si256(_mm256_and_si256(v, m4), h0);
-                    q[2 * c + 1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1);
-                }
-                for (int j = 0; j < 8; j++) scv[j] = _mm256_set1_epi16(sc[j]);
-                const float d = _cvtsh_ss(b[ib].d), dmin = _cvtsh_ss(b[ib].dmin);
-                for (int t = 0; t < g; t++) {
-                    const mx_block_q8_k *yb =
-                        (const mx_block_q8_k *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib;
-                    __m256i acc = _mm256_setzero_si256();
-                    for (int j = 0; j < 8; j++) {
-                        const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
-                        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(q[j], yv), scv[j]));
-                    }
-                    const int32_t msum =
-                        hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)yb->bsums), mv));
-                    s[t] += mx_kq_combine(yb->d, d, dmin, hsum_i32(acc), msum);
-                }
-            }
-            for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = s[t];
-        }
-    }
+                                 uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n) {
+    gemmq_kq45_tile(w, row_bytes, nr, xq, xq_bytes, nt, y, y_stride, n, 1);
 }
 
 static void gemmq_q6_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, const void *xq,
