@@ -137,15 +137,45 @@ static float f16_scale(float vmax, int levels, uint16_t *h) {
 
 /* ---- Q4_0 --------------------------------------------------------------------------------- */
 
-static void to_f32_q4_0_ref(const void *row, float *out, int64_t n) {
-    const mx_block_q4_0 *b = row;
-    for (int64_t ib = 0; ib < n / MX_QK4_0; ib++, out += MX_QK4_0) {
-        const float d = mx_f16_to_f32(b[ib].d);
-        for (int j = 0; j < 16; j++) {
-            out[j] = d * (float)((b[ib].qs[j] & 0x0F) - 8);
-            out[j + 16] = d * (float)((b[ib].qs[j] >> 4) - 8);
+/* The 32 levels of a Q4_0 / Q5_0 block (q - 8, q - 16) and its scale. */
+typedef float (*levels_fn)(const void *blk, int q[32]);
+static float q4_0_levels(const void *blk, int q[32]) {
+    const mx_block_q4_0 *b = blk;
+    for (int j = 0; j < 16; j++) {
+        q[j] = (b->qs[j] & 0x0F) - 8;
+        q[j + 16] = (b->qs[j] >> 4) - 8;
+    }
+    return mx_f16_to_f32(b->d);
+}
+/* d * level, element by element: the dequantisation of Q4_0 and Q5_0. */
+static void to_f32_by_levels(levels_fn levels, size_t bs, const void *row, float *out, int64_t n) {
+    for (int64_t ib = 0; ib < n / 32; ib++, out += 32) {
+        int q[32];
+        const float d = levels((const uint8_t *)row + (size_t)ib * bs, q);
+        for (int j = 0; j < 32; j++) out[j] = d * (float)q[j];
+    }
+}
+/* Against Q8_0 activations, in the 8-lane order of the Q8_0 integer dot: lane k of a block
+ * gets the exact sum over elements 4k .. 4k+3, times dw * dx (exact: two f16 values), added to
+ * the lane's running sum; the lanes are reduced as in the F32 dot. The AVX2 kernels perform the
+ * same operations (bit-identical). */
+static float dotq_by_levels(levels_fn levels, size_t bs, const void *row, const void *xq, int64_t n) {
+    const mx_block_q8_0 *y = xq;
+    float acc[8] = {0};
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        int q[32];
+        const float dd = levels((const uint8_t *)row + (size_t)ib * bs, q) * mx_f16_to_f32(y[ib].d);
+        for (int k = 0; k < 8; k++) {
+            int32_t sum = 0;
+            for (int e = 4 * k; e < 4 * k + 4; e++) sum += q[e] * y[ib].qs[e];
+            const float t = dd * (float)sum;
+            acc[k] = acc[k] + t;
         }
     }
+    return lanes_sum(acc);
+}
+static void to_f32_q4_0_ref(const void *row, float *out, int64_t n) {
+    to_f32_by_levels(q4_0_levels, sizeof(mx_block_q4_0), row, out, n);
 }
 static void from_f32_q4_0_ref(const float *x, void *row, int64_t n) {
     mx_block_q4_0 *b = row;
@@ -166,27 +196,8 @@ static float dot_q4_0_ref(const void *row, const float *x, int64_t n) {
 static void axpy_q4_0_ref(float a, const void *row, float *y, int64_t n) {
     axpy_by_blocks(to_f32_q4_0_ref, MX_QK4_0, sizeof(mx_block_q4_0), a, row, y, n);
 }
-/* Against Q8_0 activations, in the 8-lane order of the Q8_0 integer dot: lane k of a block
- * gets the exact sum over elements 4k .. 4k+3, times dw * dx (exact: two f16 values), added to
- * the lane's running sum; the lanes are reduced as in the F32 dot. The AVX2 kernel performs the
- * same operations (bit-identical). */
 static float dotq_q4_0_ref(const void *row, const void *xq, int64_t n) {
-    const mx_block_q4_0 *b = row;
-    const mx_block_q8_0 *y = xq;
-    float acc[8] = {0};
-    for (int64_t ib = 0; ib < n / MX_QK4_0; ib++) {
-        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
-        for (int k = 0; k < 8; k++) {
-            int32_t sum = 0;
-            for (int e = 4 * k; e < 4 * k + 4; e++) {
-                const int q = (e < 16 ? b[ib].qs[e] & 0x0F : b[ib].qs[e - 16] >> 4) - 8;
-                sum += q * y[ib].qs[e];
-            }
-            const float t = dd * (float)sum;
-            acc[k] = acc[k] + t;
-        }
-    }
-    return lanes_sum(acc);
+    return dotq_by_levels(q4_0_levels, sizeof(mx_block_q4_0), row, xq, n);
 }
 
 /* ---- Q5_0 --------------------------------------------------------------------------------- */
@@ -195,16 +206,17 @@ static inline uint32_t q5_0_high(const mx_block_q5_0 *b) {
     return (uint32_t)b->qh[0] | ((uint32_t)b->qh[1] << 8) | ((uint32_t)b->qh[2] << 16) |
            ((uint32_t)b->qh[3] << 24);
 }
-static void to_f32_q5_0_ref(const void *row, float *out, int64_t n) {
-    const mx_block_q5_0 *b = row;
-    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++, out += MX_QK5_0) {
-        const float d = mx_f16_to_f32(b[ib].d);
-        const uint32_t h = q5_0_high(&b[ib]);
-        for (int j = 0; j < 16; j++) {
-            out[j] = d * (float)(((b[ib].qs[j] & 0x0F) | (int)(((h >> j) & 1) << 4)) - 16);
-            out[j + 16] = d * (float)(((b[ib].qs[j] >> 4) | (int)(((h >> (j + 16)) & 1) << 4)) - 16);
-        }
+static float q5_0_levels(const void *blk, int q[32]) {
+    const mx_block_q5_0 *b = blk;
+    const uint32_t h = q5_0_high(b);
+    for (int j = 0; j < 16; j++) {
+        q[j] = ((b->qs[j] & 0x0F) | (int)(((h >> j) & 1) << 4)) - 16;
+        q[j + 16] = ((b->qs[j] >> 4) | (int)(((h >> (j + 16)) & 1) << 4)) - 16;
     }
+    return mx_f16_to_f32(b->d);
+}
+static void to_f32_q5_0_ref(const void *row, float *out, int64_t n) {
+    to_f32_by_levels(q5_0_levels, sizeof(mx_block_q5_0), row, out, n);
 }
 static void from_f32_q5_0_ref(const float *x, void *row, int64_t n) {
     mx_block_q5_0 *b = row;
@@ -230,23 +242,7 @@ static void axpy_q5_0_ref(float a, const void *row, float *y, int64_t n) {
 }
 /* Against Q8_0, in the same 8-lane order as Q4_0 (AVX2 equal bit for bit). */
 static float dotq_q5_0_ref(const void *row, const void *xq, int64_t n) {
-    const mx_block_q5_0 *b = row;
-    const mx_block_q8_0 *y = xq;
-    float acc[8] = {0};
-    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++) {
-        const float dd = mx_f16_to_f32(b[ib].d) * mx_f16_to_f32(y[ib].d);
-        const uint32_t h = q5_0_high(&b[ib]);
-        for (int k = 0; k < 8; k++) {
-            int32_t sum = 0;
-            for (int e = 4 * k; e < 4 * k + 4; e++) {
-                const int nib = e < 16 ? b[ib].qs[e] & 0x0F : b[ib].qs[e - 16] >> 4;
-                sum += ((nib | (int)(((h >> e) & 1) << 4)) - 16) * y[ib].qs[e];
-            }
-            const float t = dd * (float)sum;
-            acc[k] = acc[k] + t;
-        }
-    }
-    return lanes_sum(acc);
+    return dotq_by_levels(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
 }
 
 /* ---- Q4_K / Q5_K -------------------------------------------------------------------------- */
