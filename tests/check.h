@@ -22,6 +22,16 @@ static int check_passed_ = 0, check_failed_ = 0;
         }                                                                         \
     } while (0)
 
+/* Largest |a[i] - b[i]|; NaN anywhere gives NaN (which fails any <= bound). */
+static inline double check_max_abs_diff(const float *a, const float *b, size_t n) {
+    double m = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = fabs((double)a[i] - b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
 #define CHECK(cond) CHECK_((cond), "%s", #cond)
 #define CHECK_MSG(cond, ...) CHECK_((cond), __VA_ARGS__)
 #define CHECK_EQ_INT(a, b)                                                        \

@@ -3,6 +3,7 @@
  * layout, in every feeding mode; quantised copies of the same models within measured bounds;
  * ring vs full-length caches; thread counts; load errors that name the tensor. */
 #include "check.h"
+#include "engine_run.h"
 
 #include "common/util.h"
 #include "engine/engine.h"
@@ -40,34 +41,9 @@ static int load_case(const char *name) {
     return 1;
 }
 
-/* Logits for every position, feeding `chunk` tokens per call (0 = all at once). */
 static mixlm_status run(const mixlm_model *m, int threads, int chunk, mx_type kv_type,
                         bool full_length_local, const int32_t *tokens, int32_t n, float *out) {
-    mx_engine_params p = mx_engine_default_params();
-    p.n_threads = threads;
-    p.n_ctx = n;
-    p.n_batch = 64;
-    mx_engine *e = NULL;
-    mx_kv_cache *kv = NULL;
-    mixlm_status st = mx_engine_create(m, p, &e);
-    if (!st) st = mx_kv_cache_create(e, n, kv_type, full_length_local, &kv);
-    const int step = chunk > 0 ? chunk : n;
-    for (int32_t i = 0; i < n && !st; i += step) {
-        const int32_t k = MX_MIN(step, n - i);
-        st = mx_engine_forward(e, kv->layers, tokens + i, k, i, out + (size_t)i * N_VOCAB, true);
-    }
-    mx_kv_cache_free(kv);
-    mx_engine_free(e);
-    return st;
-}
-
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
+    return engine_logits(m, threads, chunk, kv_type, full_length_local, tokens, n, N_VOCAB, out);
 }
 
 static int argmax_agree(const float *a, const float *b, int rows) {
@@ -141,11 +117,11 @@ static void test_oracle(const char *name, const char *path) {
         st = run(m, 2, chunks[c], MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
         CHECK_MSG(st == MIXLM_OK, "%s chunk %d: %s", path, chunks[c], mixlm_last_error());
         if (st) continue;
-        const double d = max_diff(got, g_expected, n);
+        const double d = check_max_abs_diff(got, g_expected, n);
         CHECK_MSG(d <= 1e-4, "%s chunk %d: max |diff| %.3g > 1e-4", path, chunks[c], d);
         CHECK_EQ_INT(argmax_agree(got, g_expected, g_n_tokens), g_n_tokens);
         if (chunks[c] == 0) memcpy(whole, got, n * 4);
-        else CHECK_MSG(max_diff(got, whole, n) == 0.0, "%s chunk %d: differs from whole feeding",
+        else CHECK_MSG(check_max_abs_diff(got, whole, n) == 0.0, "%s chunk %d: differs from whole feeding",
                        path, chunks[c]);
         printf("  %-28s chunk %d: max |diff| %.3g\n", path, chunks[c], d);
     }
@@ -153,12 +129,12 @@ static void test_oracle(const char *name, const char *path) {
     mixlm_force_reference_kernels(true);
     st = run(m, 1, 0, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
     mixlm_force_reference_kernels(false);
-    CHECK_MSG(!st && max_diff(got, g_expected, n) <= 1e-4, "%s reference kernels: %.3g", path,
-              max_diff(got, g_expected, n));
+    CHECK_MSG(!st && check_max_abs_diff(got, g_expected, n) <= 1e-4, "%s reference kernels: %.3g", path,
+              check_max_abs_diff(got, g_expected, n));
     /* Threads: each output row is computed the same way whatever the split. */
     st = run(m, 1, 0, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
-    CHECK_MSG(!st && max_diff(got, whole, n) <= 1e-6, "%s: 1 vs 2 threads %.3g", path,
-              max_diff(got, whole, n));
+    CHECK_MSG(!st && check_max_abs_diff(got, whole, n) <= 1e-6, "%s: 1 vs 2 threads %.3g", path,
+              check_max_abs_diff(got, whole, n));
     (void)name;
     free(got);
     free(whole);
@@ -207,7 +183,7 @@ static void test_quantised(const char *path) {
         CHECK(convert_model(m, cases[c].t, &cm));
         mixlm_status st = run(&cm.m, 2, 7, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
         CHECK_MSG(st == MIXLM_OK, "%s %s: %s", path, cases[c].name, mixlm_last_error());
-        const double d = max_diff(got, ref, n);
+        const double d = check_max_abs_diff(got, ref, n);
         const int agree = argmax_agree(got, ref, g_n_tokens);
         printf("  %-28s %-4s weights: max |diff| vs f32 %.3g, argmax %d/%d\n", path,
                cases[c].name, d, agree, g_n_tokens);
@@ -219,8 +195,8 @@ static void test_quantised(const char *path) {
          * agree bit for bit */
         float *one = malloc(n * 4);
         st = run(&cm.m, 2, 1, MX_TYPE_F32, false, g_tokens, g_n_tokens, one);
-        CHECK_MSG(!st && max_diff(one, got, n) == 0.0, "%s %s: chunk 1 vs chunk 7 %.3g", path,
-                  cases[c].name, max_diff(one, got, n));
+        CHECK_MSG(!st && check_max_abs_diff(one, got, n) == 0.0, "%s %s: chunk 1 vs chunk 7 %.3g", path,
+                  cases[c].name, check_max_abs_diff(one, got, n));
         free(one);
         convert_free(&cm);
     }
@@ -228,14 +204,14 @@ static void test_quantised(const char *path) {
         {MX_TYPE_F16, "F16", 6e-3}, {MX_TYPE_BF16, "BF16", 5e-2}};
     for (size_t c = 0; c < MX_ARRAY_LEN(kvs); c++) {
         mixlm_status st = run(m, 2, 0, kvs[c].t, false, g_tokens, g_n_tokens, got);
-        const double d = max_diff(got, ref, n);
+        const double d = check_max_abs_diff(got, ref, n);
         printf("  %-28s %-4s KV cache: max |diff| vs f32 %.3g\n", path, kvs[c].name, d);
         CHECK_MSG(!st && d <= kvs[c].bound, "%s %s KV: %.3g", path, kvs[c].name, d);
         /* a 16-bit cache still gives the same result whatever the feeding */
         float *chunked = malloc(n * 4);
         st = run(m, 2, 3, kvs[c].t, false, g_tokens, g_n_tokens, chunked);
-        CHECK_MSG(!st && max_diff(chunked, got, n) == 0.0, "%s %s KV: chunk 3 vs whole %.3g",
-                  path, kvs[c].name, max_diff(chunked, got, n));
+        CHECK_MSG(!st && check_max_abs_diff(chunked, got, n) == 0.0, "%s %s KV: chunk 3 vs whole %.3g",
+                  path, kvs[c].name, check_max_abs_diff(chunked, got, n));
         free(chunked);
     }
     free(ref);
@@ -265,11 +241,11 @@ static void test_ring_vs_full(void) {
     const int chunks[] = {0, 1, 37};
     for (size_t c = 0; c < MX_ARRAY_LEN(chunks); c++) {
         CHECK_EQ_INT(run(m, 2, chunks[c], MX_TYPE_F32, false, tok, N, ring), MIXLM_OK);
-        const double d = max_diff(full, ring, n);
+        const double d = check_max_abs_diff(full, ring, n);
         CHECK_MSG(d == 0.0, "ring (chunk %d) vs full-length cache: max |diff| %.3g", chunks[c], d);
     }
     /* The first 40 positions are the oracle sequence. */
-    CHECK_MSG(max_diff(full, g_expected, 40 * N_VOCAB) <= 1e-4 || g_n_tokens != 40,
+    CHECK_MSG(check_max_abs_diff(full, g_expected, 40 * N_VOCAB) <= 1e-4 || g_n_tokens != 40,
               "600-token run starts like the oracle");
     free(tok);
     free(full);
@@ -321,14 +297,14 @@ static void test_batch(const char *path) {
         CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + sp[i].off, sp[i].n, sp[i].pos0,
                                        sp[i].want ? la[i] : NULL, sp[i].all), MIXLM_OK);
         const size_t rows = sp[i].all ? (size_t)sp[i].n : 1;
-        const double d = max_diff(la[i], lb[i], rows * N_VOCAB);
+        const double d = check_max_abs_diff(la[i], lb[i], rows * N_VOCAB);
         CHECK_MSG(d == 0.0, "%s: batched sequence %d differs from alone by %.3g", path, i, d);
         /* the states too: continue both by one token */
         float x1[N_VOCAB], x2[N_VOCAB];
         const int64_t next = sp[i].pos0 + sp[i].n;
         CHECK_EQ_INT(mx_engine_forward(e, kb[i]->layers, tok + 99, 1, next, x1, false), MIXLM_OK);
         CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + 99, 1, next, x2, false), MIXLM_OK);
-        CHECK_MSG(max_diff(x1, x2, N_VOCAB) == 0.0, "%s: state of batched sequence %d", path, i);
+        CHECK_MSG(check_max_abs_diff(x1, x2, N_VOCAB) == 0.0, "%s: state of batched sequence %d", path, i);
         mx_kv_cache_free(kb[i]);
         mx_kv_cache_free(ka[i]);
         free(lb[i]);

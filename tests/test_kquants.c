@@ -6,6 +6,7 @@
  * every AVX2 entry against its reference; and an engine-level check: a small random model in
  * a Q4_K_M-style mix (and in each type) against its F32 original, split-invariant. */
 #include "check.h"
+#include "engine_run.h"
 
 #include "common/util.h"
 #include "engine/engine.h"
@@ -610,32 +611,9 @@ static void convert_free(conv_model *c) {
     free(c->tensors);
 }
 
-/* Logits for every position, `chunk` tokens per step (0 = all at once). */
 static mixlm_status run_engine(const mixlm_model *m, int threads, int chunk, const int32_t *tok,
                                float *out) {
-    mx_engine_params p = mx_engine_default_params();
-    p.n_threads = threads;
-    p.n_ctx = ENT;
-    p.n_batch = 64;
-    mx_engine *e = NULL;
-    mx_kv_cache *kv = NULL;
-    mixlm_status st = mx_engine_create(m, p, &e);
-    if (!st) st = mx_kv_cache_create(e, ENT, MX_TYPE_F32, false, &kv);
-    const int step = chunk > 0 ? chunk : ENT;
-    for (int i = 0; i < ENT && !st; i += step)
-        st = mx_engine_forward(e, kv->layers, tok + i, MX_MIN(step, ENT - i), i, out + (size_t)i * EV, true);
-    mx_kv_cache_free(kv);
-    mx_engine_free(e);
-    return st;
-}
-
-static double max_abs_diff(const float *a, const float *b, size_t n) {
-    double m = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
+    return engine_logits(m, threads, chunk, MX_TYPE_F32, false, tok, ENT, EV, out);
 }
 
 /* Quantised copies against the F32 original. Random-weight models amplify weight errors (logits
@@ -670,7 +648,7 @@ static void test_engine_mix(void) {
         }
         mixlm_status st = run_engine(&cm.m, 2, 0, tok, got);
         CHECK_MSG(st == MIXLM_OK, "%s: %s", cases[c].name, mixlm_last_error());
-        const double d = max_abs_diff(got, ref, n);
+        const double d = check_max_abs_diff(got, ref, n);
         int agree = 0;
         for (int r = 0; r < ENT; r++) {
             int ia = 0, ib = 0;
@@ -686,12 +664,12 @@ static void test_engine_mix(void) {
         const int chunks[] = {1, 5};
         for (size_t k = 0; k < MX_ARRAY_LEN(chunks); k++) {
             st = run_engine(&cm.m, 2, chunks[k], tok, other);
-            CHECK_MSG(!st && max_abs_diff(other, got, n) == 0.0, "%s: chunk %d vs whole: %.3g",
-                      cases[c].name, chunks[k], max_abs_diff(other, got, n));
+            CHECK_MSG(!st && check_max_abs_diff(other, got, n) == 0.0, "%s: chunk %d vs whole: %.3g",
+                      cases[c].name, chunks[k], check_max_abs_diff(other, got, n));
         }
         st = run_engine(&cm.m, 1, 5, tok, other);
-        CHECK_MSG(!st && max_abs_diff(other, got, n) == 0.0, "%s: 1 thread vs 2: %.3g",
-                  cases[c].name, max_abs_diff(other, got, n));
+        CHECK_MSG(!st && check_max_abs_diff(other, got, n) == 0.0, "%s: 1 thread vs 2: %.3g",
+                  cases[c].name, check_max_abs_diff(other, got, n));
         convert_free(&cm);
     }
     free(ref);
