@@ -135,6 +135,20 @@ static void test_oracle(const char *name, const char *path) {
     st = run(m, 1, 0, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
     CHECK_MSG(!st && check_max_abs_diff(got, whole, n) <= 1e-6, "%s: 1 vs 2 threads %.3g", path,
               check_max_abs_diff(got, whole, n));
+    /* Decode on more threads than (token, KV head) items splits each GQA group's query heads
+     * across threads: the same bits as prefill, for an f32 and an f16 cache. */
+    st = run(m, 5, 1, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
+    CHECK_MSG(!st && check_max_abs_diff(got, whole, n) == 0.0, "%s: decode on 5 threads vs prefill %.3g",
+              path, check_max_abs_diff(got, whole, n));
+    float *f16_whole = malloc(n * sizeof(float));
+    CHECK(f16_whole != NULL);
+    if (f16_whole) {
+        st = run(m, 1, 0, MX_TYPE_F16, false, g_tokens, g_n_tokens, f16_whole);
+        if (!st) st = run(m, 5, 1, MX_TYPE_F16, false, g_tokens, g_n_tokens, got);
+        CHECK_MSG(!st && check_max_abs_diff(got, f16_whole, n) == 0.0,
+                  "%s: f16 KV, decode on 5 threads vs prefill on 1 %.3g", path, check_max_abs_diff(got, f16_whole, n));
+        free(f16_whole);
+    }
     (void)name;
     free(got);
     free(whole);
