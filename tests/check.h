@@ -22,6 +22,20 @@ static int check_passed_ = 0, check_failed_ = 0;
         }                                                                         \
     } while (0)
 
+/* Rows (of `cols` values) whose largest value sits at the same index in a and b. */
+static inline int check_argmax_agree(const float *a, const float *b, int rows, int cols) {
+    int agree = 0;
+    for (int r = 0; r < rows; r++) {
+        int ia = 0, ib = 0;
+        for (int i = 1; i < cols; i++) {
+            if (a[(size_t)r * cols + i] > a[(size_t)r * cols + ia]) ia = i;
+            if (b[(size_t)r * cols + i] > b[(size_t)r * cols + ib]) ib = i;
+        }
+        agree += ia == ib;
+    }
+    return agree;
+}
+
 /* Largest |a[i] - b[i]|; NaN anywhere gives NaN (which fails any <= bound). */
 static inline double check_max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0.0;

@@ -46,18 +46,6 @@ static mixlm_status run(const mixlm_model *m, int threads, int chunk, mx_type kv
     return engine_logits(m, threads, chunk, kv_type, full_length_local, tokens, n, N_VOCAB, out);
 }
 
-static int argmax_agree(const float *a, const float *b, int rows) {
-    int agree = 0;
-    for (int r = 0; r < rows; r++) {
-        int ia = 0, ib = 0;
-        for (int i = 1; i < N_VOCAB; i++) {
-            if (a[r * N_VOCAB + i] > a[r * N_VOCAB + ia]) ia = i;
-            if (b[r * N_VOCAB + i] > b[r * N_VOCAB + ib]) ib = i;
-        }
-        agree += ia == ib;
-    }
-    return agree;
-}
 
 /* ---- A copy of a model with every matrix converted to another type ------------------------ */
 
@@ -119,7 +107,7 @@ static void test_oracle(const char *name, const char *path) {
         if (st) continue;
         const double d = check_max_abs_diff(got, g_expected, n);
         CHECK_MSG(d <= 1e-4, "%s chunk %d: max |diff| %.3g > 1e-4", path, chunks[c], d);
-        CHECK_EQ_INT(argmax_agree(got, g_expected, g_n_tokens), g_n_tokens);
+        CHECK_EQ_INT(check_argmax_agree(got, g_expected, g_n_tokens, N_VOCAB), g_n_tokens);
         if (chunks[c] == 0) memcpy(whole, got, n * 4);
         else CHECK_MSG(check_max_abs_diff(got, whole, n) == 0.0, "%s chunk %d: differs from whole feeding",
                        path, chunks[c]);
@@ -198,7 +186,7 @@ static void test_quantised(const char *path) {
         mixlm_status st = run(&cm.m, 2, 7, MX_TYPE_F32, false, g_tokens, g_n_tokens, got);
         CHECK_MSG(st == MIXLM_OK, "%s %s: %s", path, cases[c].name, mixlm_last_error());
         const double d = check_max_abs_diff(got, ref, n);
-        const int agree = argmax_agree(got, ref, g_n_tokens);
+        const int agree = check_argmax_agree(got, ref, g_n_tokens, N_VOCAB);
         printf("  %-28s %-4s weights: max |diff| vs f32 %.3g, argmax %d/%d\n", path,
                cases[c].name, d, agree, g_n_tokens);
         CHECK_MSG(d <= cases[c].bound, "%s %s: max |diff| %.3g > %.3g", path, cases[c].name, d,

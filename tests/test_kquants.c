@@ -649,15 +649,7 @@ static void test_engine_mix(void) {
         mixlm_status st = run_engine(&cm.m, 2, 0, tok, got);
         CHECK_MSG(st == MIXLM_OK, "%s: %s", cases[c].name, mixlm_last_error());
         const double d = check_max_abs_diff(got, ref, n);
-        int agree = 0;
-        for (int r = 0; r < ENT; r++) {
-            int ia = 0, ib = 0;
-            for (int i = 1; i < EV; i++) {
-                if (ref[r * EV + i] > ref[r * EV + ia]) ia = i;
-                if (got[r * EV + i] > got[r * EV + ib]) ib = i;
-            }
-            agree += ia == ib;
-        }
+        const int agree = check_argmax_agree(ref, got, ENT, EV);
         printf("  %-10s weights: max |logit diff| vs F32 %.3g (max |logit| %.2f), argmax %d/%d\n",
                cases[c].name, d, lmax, agree, ENT);
         CHECK_MSG(d <= cases[c].bound, "%s: max |diff| %.3g > %.3g", cases[c].name, d, cases[c].bound);
