@@ -607,18 +607,22 @@ static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
  * same whatever the item shape (the same dot per key, the same sums in the same order), so the
  * results do not depend on it; the heads of an item only share each key and value row read.
  * The visible range comes from the layer's rule: no mask is materialised. */
+/* Byte offset of position pos of KV head kvh in a cache view ([n_head_kv][n_slots][head_dim]
+ * rows of row_bytes; a ring keeps position pos in slot pos % n_slots). */
+static inline uint64_t kv_row_offset(const mx_kv_view *kv, int kvh, int64_t pos, uint64_t row_bytes) {
+    const uint64_t slot = (uint64_t)(kv->ring ? pos % kv->n_slots : pos);
+    return ((uint64_t)kvh * (uint64_t)kv->n_slots + slot) * row_bytes;
+}
+
 /* Decode at depth streams every cached key and value row from memory once per token; a
  * row's dot or axpy is too short for the hardware prefetcher to run ahead, so the loops ask
  * for the row ATTN_PREFETCH_ROWS positions ahead (a hint: it changes no result). */
 #define ATTN_PREFETCH_ROWS 8
-static inline void attn_prefetch(const uint8_t *base, const mx_kv_view *kv, int kvh, int64_t j,
-                                 uint64_t row_bytes) {
+static inline void prefetch_row(const uint8_t *p, uint64_t row_bytes) {
 #if defined(__GNUC__)
-    const int64_t slot = kv->ring ? j % kv->n_slots : j;
-    const uint8_t *p = base + ((uint64_t)kvh * (uint64_t)kv->n_slots + (uint64_t)slot) * row_bytes;
     for (uint64_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
 #else
-    (void)base, (void)kv, (void)kvh, (void)j, (void)row_bytes;
+    (void)p, (void)row_bytes;
 #endif
 }
 
@@ -642,7 +646,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
         const mx_type_kernels *kc = mx_kernels_get(kv->type);
         const uint64_t es = mx_type_get(kv->type)->bytes;
         const uint8_t *kbase = kv->k, *vbase = kv->v;
-        const uint64_t n_slots = (uint64_t)kv->n_slots;
+        const uint64_t rb = (uint64_t)hd * es; /* bytes of a cached row */
         const int64_t pos0 = sg->pos0;
         /* the step's own keys of this sequence: scratch rows from row0 */
         const float *sk = e->k + (int64_t)sg->row0 * e->kv_dim, *sv = e->v + (int64_t)sg->row0 * e->kv_dim;
@@ -657,11 +661,10 @@ static void attn_worker(void *ctx, int ith, int nth) {
             const void *krow;
             mx_dot_fn dot;
             if (j < pos0) {
-                const int64_t slot = kv->ring ? j % kv->n_slots : j;
-                krow = kbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es;
+                krow = kbase + kv_row_offset(kv, kvh, j, rb);
                 dot = kc->dot;
                 if (j + ATTN_PREFETCH_ROWS < pos0)
-                    attn_prefetch(kbase, kv, kvh, j + ATTN_PREFETCH_ROWS, (uint64_t)hd * es);
+                    prefetch_row(kbase + kv_row_offset(kv, kvh, j + ATTN_PREFETCH_ROWS, rb), rb);
             } else {
                 krow = sk + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
                 dot = kf->dot;
@@ -689,11 +692,10 @@ static void attn_worker(void *ctx, int ith, int nth) {
             const void *vrow;
             mx_axpy_fn axpy;
             if (j < pos0) {
-                const int64_t slot = kv->ring ? j % kv->n_slots : j;
-                vrow = vbase + (((uint64_t)kvh * n_slots + (uint64_t)slot) * (uint64_t)hd) * es;
+                vrow = vbase + kv_row_offset(kv, kvh, j, rb);
                 axpy = kc->axpy;
                 if (j + ATTN_PREFETCH_ROWS < pos0)
-                    attn_prefetch(vbase, kv, kvh, j + ATTN_PREFETCH_ROWS, (uint64_t)hd * es);
+                    prefetch_row(vbase + kv_row_offset(kv, kvh, j + ATTN_PREFETCH_ROWS, rb), rb);
             } else {
                 vrow = sv + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
                 axpy = kf->axpy;
@@ -757,10 +759,8 @@ static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0
     const int hd = e->hp.head_dim;
     for (int t = 0; t < n_tok; t++) {
         if (kv->ring && n_tok - t > kv->n_slots) continue; /* would be overwritten in this step */
-        const int64_t pos = pos0 + t;
-        const uint64_t slot = (uint64_t)(kv->ring ? pos % kv->n_slots : pos);
         for (int h = 0; h < e->hp.n_head_kv; h++) {
-            const uint64_t off = (((uint64_t)h * (uint64_t)kv->n_slots + slot) * (uint64_t)hd) * es;
+            const uint64_t off = kv_row_offset(kv, h, pos0 + t, (uint64_t)hd * es);
             kc->from_f32(e->k + (int64_t)(row0 + t) * e->kv_dim + h * hd, (uint8_t *)kv->k + off, hd);
             kc->from_f32(e->v + (int64_t)(row0 + t) * e->kv_dim + h * hd, (uint8_t *)kv->v + off, hd);
         }
