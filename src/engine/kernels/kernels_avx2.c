@@ -241,35 +241,30 @@ static inline float q8_0_d(const mx_block_q8_0 *w, const mx_block_q8_0 *x) {
 }
 
 /* The reference's operations: per block the exact int32 sum P, then acc = acc + (d_w d_x) * P
- * (multiply, then add), blocks in order. Eight blocks share one horizontal reduction tree and
- * one vector multiply; the eight additions stay sequential. */
-#define Q8_PREFETCH 2048
+ * (multiply, then add), blocks in order. Four blocks share one horizontal reduction and one
+ * vector multiply; the four additions stay sequential. Decode and small batches take q8_0_rows4
+ * (below); this dot serves the rows a four-row pass leaves over. */
 static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
     const mx_block_q8_0 *w = row, *x = xq;
     const int64_t nb = n / MX_QK8_0;
     float acc = 0.0f;
     int64_t ib = 0;
-    for (; ib + 8 <= nb; ib += 8) {
-        const char *pf = (const char *)&w[ib] + Q8_PREFETCH; /* 8 blocks: 272 bytes, 5 lines */
-        for (int l = 0; l < 5; l++) _mm_prefetch(pf + 64 * l, _MM_HINT_T0);
+    for (; ib + 4 <= nb; ib += 4) {
         const __m256i h01 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib], &x[ib]), q8_0_block_lanes(&w[ib + 1], &x[ib + 1]));
         const __m256i h23 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib + 2], &x[ib + 2]), q8_0_block_lanes(&w[ib + 3], &x[ib + 3]));
-        const __m256i h45 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib + 4], &x[ib + 4]), q8_0_block_lanes(&w[ib + 5], &x[ib + 5]));
-        const __m256i h67 = _mm256_hadd_epi32(q8_0_block_lanes(&w[ib + 6], &x[ib + 6]), q8_0_block_lanes(&w[ib + 7], &x[ib + 7]));
-        const __m256i ha = _mm256_hadd_epi32(h01, h23); /* [P0..P3 low halves | P0..P3 high halves] */
-        const __m256i hb = _mm256_hadd_epi32(h45, h67); /* the same for P4..P7 */
-        const __m256i p = _mm256_add_epi32(_mm256_permute2x128_si256(ha, hb, 0x20),
-                                           _mm256_permute2x128_si256(ha, hb, 0x31));
-        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16((short)w[ib].d, (short)w[ib + 1].d, (short)w[ib + 2].d,
-                                                         (short)w[ib + 3].d, (short)w[ib + 4].d, (short)w[ib + 5].d,
-                                                         (short)w[ib + 6].d, (short)w[ib + 7].d));
-        const __m256 dx = _mm256_cvtph_ps(_mm_setr_epi16((short)x[ib].d, (short)x[ib + 1].d, (short)x[ib + 2].d,
-                                                         (short)x[ib + 3].d, (short)x[ib + 4].d, (short)x[ib + 5].d,
-                                                         (short)x[ib + 6].d, (short)x[ib + 7].d));
-        const __m256 t = _mm256_mul_ps(_mm256_mul_ps(dw, dx), _mm256_cvtepi32_ps(p));
-        float tv[8];
-        _mm256_storeu_ps(tv, t);
-        for (int k = 0; k < 8; k++) acc = acc + tv[k];
+        const __m256i h = _mm256_hadd_epi32(h01, h23); /* [P0..P3 low halves | P0..P3 high halves] */
+        const __m128i p = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)w[ib].d, (short)w[ib + 1].d, (short)w[ib + 2].d,
+                                                      (short)w[ib + 3].d, 0, 0, 0, 0));
+        const __m128 dx = _mm_cvtph_ps(_mm_setr_epi16((short)x[ib].d, (short)x[ib + 1].d, (short)x[ib + 2].d,
+                                                      (short)x[ib + 3].d, 0, 0, 0, 0));
+        const __m128 t = _mm_mul_ps(_mm_mul_ps(dw, dx), _mm_cvtepi32_ps(p));
+        float tv[4];
+        _mm_storeu_ps(tv, t);
+        acc = acc + tv[0];
+        acc = acc + tv[1];
+        acc = acc + tv[2];
+        acc = acc + tv[3];
     }
     for (; ib < nb; ib++) {
         const __m256i v = q8_0_block_lanes(&w[ib], &x[ib]);
