@@ -109,6 +109,13 @@ static void snapshot_drop(depth_snapshot *snap) {
     snap->depth = -1;
 }
 
+/* One mixlm_decode() call; 1 (error printed) on failure. */
+static int bench_decode(cli_engine *ce, mixlm_seq *seqs, int32_t n_seqs) {
+    const mixlm_status st = mixlm_decode(ce->ex, seqs, n_seqs);
+    if (st) cli_lib_error("bench", "decode", st);
+    return st ? 1 : 0;
+}
+
 /* Put `depth` tokens in a state (untimed): reset and feed them, or load the saved state. */
 static int fill_depth(cli_engine *ce, mixlm_state *state, const int32_t *fill, int32_t depth,
                       depth_snapshot *snap) {
@@ -121,11 +128,7 @@ static int fill_depth(cli_engine *ce, mixlm_state *state, const int32_t *fill, i
     for (int32_t done = 0; done < depth; done += BENCH_FILL_CHUNK) {
         mixlm_seq seq = {.state = state, .tokens = fill + done,
                          .n_tokens = MX_MIN(BENCH_FILL_CHUNK, depth - done)};
-        const mixlm_status st = mixlm_decode(ce->ex, &seq, 1);
-        if (st) {
-            cli_lib_error("bench", "decode", st);
-            return 1;
-        }
+        if (bench_decode(ce, &seq, 1) != 0) return 1;
     }
     if (depth == 0) return 0;
     snapshot_drop(snap);
@@ -162,11 +165,7 @@ static int run_test(cli_engine *ce, mixlm_state **states, bench_result *r, const
                 for (int b = 0; b < r->batch; b++) /* each sequence its own token stream */
                     seqs[b] = (mixlm_seq){.state = states[b], .tokens = toks + (i + 7 * b) % r->n_tokens,
                                           .n_tokens = 1, .logits = logits + (size_t)b * ce->n_vocab};
-                const mixlm_status st = mixlm_decode(ce->ex, seqs, r->batch);
-                if (st) {
-                    cli_lib_error("bench", "decode", st);
-                    return 1;
-                }
+                if (bench_decode(ce, seqs, r->batch) != 0) return 1;
             }
         } else if (cli_engine_feed(ce, "bench", toks, r->n_tokens, logits, false) != 0) {
             return 1;
