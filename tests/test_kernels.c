@@ -177,6 +177,63 @@ static void test_prefill_equals_decode(void) {
     free(w); free(x); free(deq);
 }
 
+/* Attention kernels: each score is the type's dot and the values are the type's axpy row
+ * after row, bit for bit, for every run length, head count and n % 8 tail, in both kernel sets;
+ * and F16/BF16 rows give the same bits as F32 rows holding the same values (the engine mixes
+ * cache rows with the step's f32 scratch rows). Strides larger than a row check addressing. */
+static void test_attention(void) {
+    static const mx_type kv_types[] = {MX_TYPE_F32, MX_TYPE_F16, MX_TYPE_BF16};
+    const int64_t ns[] = {8, 13, 64, 100, 256, 259};
+    enum { MAX_NR = 11, MAX_NQ = 5 };
+    for (int set = 0; set < 2; set++) {
+        if (set == 1 && !mx_kernels_have_avx2()) break;
+        const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
+        for (size_t ti = 0; ti < MX_ARRAY_LEN(kv_types); ti++) {
+            const mx_type_kernels *k = set ? mx_kernels_avx2(kv_types[ti]) : mx_kernels_ref(kv_types[ti]);
+            CHECK_MSG(k && k->attn_scores && k->attn_values, "set %d type %d has attention kernels", set, (int)kv_types[ti]);
+            if (!k || !k->attn_scores || !k->attn_values) continue;
+            for (size_t ni = 0; ni < MX_ARRAY_LEN(ns); ni++) {
+                const int64_t n = ns[ni], qs = n + 3, ys = n + 5;
+                const uint64_t rb = mx_type_row_bytes(kv_types[ti], (uint64_t)n) + 64; /* a gap between rows */
+                uint8_t *rows = calloc(MAX_NR, rb);
+                float *rows32 = calloc(MAX_NR, (size_t)n * 4), *q = malloc(MAX_NQ * (size_t)qs * 4);
+                float s[MAX_NQ * MAX_NR], s32[MAX_NQ * MAX_NR], p[MAX_NQ * MAX_NR];
+                float *y = malloc(MAX_NQ * (size_t)ys * 4), *y32 = malloc(MAX_NQ * (size_t)ys * 4),
+                      *want = malloc(MAX_NQ * (size_t)ys * 4), *w = malloc((size_t)n * 4);
+                for (int r = 0; r < MAX_NR; r++) {
+                    for (int64_t i = 0; i < n; i++) w[i] = frand() * 2.0f;
+                    k->from_f32(w, rows + r * rb, n);
+                    k->to_f32(rows + r * rb, rows32 + r * n, n);
+                }
+                for (int64_t i = 0; i < MAX_NQ * qs; i++) q[i] = frand();
+                for (int i = 0; i < MAX_NQ * MAX_NR; i++) p[i] = frand();
+                int ok = 1;
+                for (int nq = 1; nq <= MAX_NQ; nq++)
+                    for (int nr = 1; nr <= MAX_NR; nr += 2) {
+                        k->attn_scores(rows, rb, nr, q, qs, nq, s, MAX_NR, n);
+                        f32->attn_scores(rows32, (uint64_t)n * 4, nr, q, qs, nq, s32, MAX_NR, n);
+                        for (int h = 0; h < nq; h++)
+                            for (int r = 0; r < nr; r++) {
+                                const float d = k->dot(rows + r * rb, q + h * qs, n);
+                                ok &= s[h * MAX_NR + r] == d && s32[h * MAX_NR + r] == d;
+                            }
+                        for (int64_t i = 0; i < MAX_NQ * ys; i++) y[i] = y32[i] = want[i] = frand();
+                        k->attn_values(p, MAX_NR, rows, rb, nr, y, ys, nq, n);
+                        /* the same rows in two runs, split after the first */
+                        f32->attn_values(p, MAX_NR, rows32, (uint64_t)n * 4, 1, y32, ys, nq, n);
+                        f32->attn_values(p + 1, MAX_NR, rows32 + n, (uint64_t)n * 4, nr - 1, y32, ys, nq, n);
+                        for (int r = 0; r < nr; r++)
+                            for (int h = 0; h < nq; h++) k->axpy(p[h * MAX_NR + r], rows + r * rb, want + h * ys, n);
+                        ok &= memcmp(y, want, MAX_NQ * (size_t)ys * 4) == 0 && memcmp(y32, want, MAX_NQ * (size_t)ys * 4) == 0;
+                    }
+                CHECK_MSG(ok, "set %d type %d n %lld: attention scores == dot, values == axpy, same for f32 rows",
+                          set, (int)kv_types[ti], (long long)n);
+                free(rows); free(rows32); free(q); free(y); free(y32); free(want); free(w);
+            }
+        }
+    }
+}
+
 /* The tile product equals the F32 dot bit for bit for every shape: rows and tokens that fill
  * no register block, groups of rows and tokens and chunks of a quarter that are cut short,
  * lengths below one group per quarter, quarters of unequal size, and n % 8 tails. Strides
@@ -260,6 +317,7 @@ int main(void) {
     test_helpers();
     test_prefill_equals_decode();
     test_gemm_shapes();
+    test_attention();
     test_read_bandwidth();
     test_force_reference();
     test_pool();

@@ -601,12 +601,6 @@ static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
     return group / parts;
 }
 
-/* One (token, KV head, run of that head's query heads) per work item: for each query head,
- * scores over the visible keys in position order (old keys from the cache, then the step's own
- * keys from scratch), soft-cap, softmax, weighted sum of values. Every head's arithmetic is the
- * same whatever the item shape (the same dot per key, the same sums in the same order), so the
- * results do not depend on it; the heads of an item only share each key and value row read.
- * The visible range comes from the layer's rule: no mask is materialised. */
 /* Byte offset of position pos of KV head kvh in a cache view ([n_head_kv][n_slots][head_dim]
  * rows of row_bytes; a ring keeps position pos in slot pos % n_slots). */
 static inline uint64_t kv_row_offset(const mx_kv_view *kv, int kvh, int64_t pos, uint64_t row_bytes) {
@@ -614,18 +608,35 @@ static inline uint64_t kv_row_offset(const mx_kv_view *kv, int kvh, int64_t pos,
     return ((uint64_t)kvh * (uint64_t)kv->n_slots + slot) * row_bytes;
 }
 
-/* Decode at depth streams every cached key and value row from memory once per token; a
- * row's dot or axpy is too short for the hardware prefetcher to run ahead, so the loops ask
- * for the row ATTN_PREFETCH_ROWS positions ahead (a hint: it changes no result). */
-#define ATTN_PREFETCH_ROWS 8
-static inline void prefetch_row(const uint8_t *p, uint64_t row_bytes) {
-#if defined(__GNUC__)
-    for (uint64_t o = 0; o < row_bytes; o += 64) __builtin_prefetch(p + o);
-#else
-    (void)p, (void)row_bytes;
-#endif
+/* Rows of positions j.. (at most to `last`) that lie one after another in memory, with the
+ * kernels of their element type: cache rows up to the ring's wrap or the step's first position,
+ * else the step's own f32 scratch rows. */
+typedef struct kv_run {
+    const uint8_t *rows;
+    uint64_t row_bytes;
+    int64_t n;
+    const mx_type_kernels *k;
+} kv_run;
+
+static kv_run kv_run_at(const mx_engine *e, const seg *sg, const mx_kv_view *kv, int kvh,
+                        const uint8_t *cache, const float *scratch, int64_t j, int64_t last) {
+    const int hd = e->hp.head_dim;
+    if (j >= sg->pos0)
+        return (kv_run){(const uint8_t *)(scratch + (j - sg->pos0) * e->kv_dim + (int64_t)kvh * hd),
+                        (uint64_t)e->kv_dim * sizeof(float), last - j + 1, mx_kernels_get(MX_TYPE_F32)};
+    const uint64_t rb = (uint64_t)hd * mx_type_get(kv->type)->bytes;
+    int64_t end = MX_MIN(last + 1, sg->pos0);
+    if (kv->ring) end = MX_MIN(end, j + (int64_t)kv->n_slots - j % (int64_t)kv->n_slots);
+    return (kv_run){cache + kv_row_offset(kv, kvh, j, rb), rb, end - j, mx_kernels_get(kv->type)};
 }
 
+/* One (token, KV head, run of that head's query heads) per work item: for each query head,
+ * scores over the visible keys in position order (old keys from the cache, then the step's own
+ * keys from scratch), soft-cap, softmax, weighted sum of values. The kernels take all heads of
+ * the item over a run of rows at once, and a score's or output's arithmetic belongs to its
+ * (key, head) alone (kernels.h), so results do not depend on the item shape or the thread
+ * count: the heads of an item only share each key and value row read. The visible range
+ * comes from the layer's rule: no mask is materialised. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
     mx_engine *e = a->e;
@@ -633,8 +644,8 @@ static void attn_worker(void *ctx, int ith, int nth) {
     const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
     const int hpi = attn_heads_per_item(hp, a->n_tok, nth), parts = group / hpi;
     const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
-    const mx_type_kernels *kf = mx_kernels_get(MX_TYPE_F32);
-    float *scores = e->scores + (int64_t)ith * e->max_keys * MX_MIN(group, MX_MAX_GQA_GROUP); /* [hpi][max_keys] */
+    const int64_t ldp = e->max_keys; /* scores of one head */
+    float *scores = e->scores + (int64_t)ith * ldp * MX_MIN(group, MX_MAX_GQA_GROUP); /* [hpi][max_keys] */
     /* items dealt round-robin: a causal step's later tokens see more keys, so contiguous
      * ranges would give the last thread most of the work */
     const int64_t n_items = (int64_t)a->n_tok * hp->n_head_kv * parts;
@@ -643,11 +654,6 @@ static void attn_worker(void *ctx, int ith, int nth) {
         const int kvh = (int)(item / parts % hp->n_head_kv), h0 = kvh * group + (int)(item % parts) * hpi;
         const seg *sg = &a->segs[e->tok_seg[t]];
         const mx_kv_view *kv = &sg->kv[a->layer];
-        const mx_type_kernels *kc = mx_kernels_get(kv->type);
-        const uint64_t es = mx_type_get(kv->type)->bytes;
-        const uint8_t *kbase = kv->k, *vbase = kv->v;
-        const uint64_t rb = (uint64_t)hd * es; /* bytes of a cached row */
-        const int64_t pos0 = sg->pos0;
         /* the step's own keys of this sequence: scratch rows from row0 */
         const float *sk = e->k + (int64_t)sg->row0 * e->kv_dim, *sv = e->v + (int64_t)sg->row0 * e->kv_dim;
         const int64_t qpos = e->tok_pos[t];
@@ -655,53 +661,33 @@ static void attn_worker(void *ctx, int ith, int nth) {
         int64_t k0;
         mx_attn_key_range(a->spec, qpos, &k0);
         const int64_t nk = qpos - k0 + 1;
-        float mx[MX_MAX_GQA_GROUP];
-        for (int i = 0; i < hpi; i++) mx[i] = -INFINITY;
-        for (int64_t j = k0; j <= qpos; j++) {
-            const void *krow;
-            mx_dot_fn dot;
-            if (j < pos0) {
-                krow = kbase + kv_row_offset(kv, kvh, j, rb);
-                dot = kc->dot;
-                if (j + ATTN_PREFETCH_ROWS < pos0)
-                    prefetch_row(kbase + kv_row_offset(kv, kvh, j + ATTN_PREFETCH_ROWS, rb), rb);
-            } else {
-                krow = sk + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
-                dot = kf->dot;
-            }
-            for (int i = 0; i < hpi; i++) {
-                float s = dot(krow, q + (int64_t)i * hd, hd) * scale;
-                if (cap > 0.0f) s = cap * tanhf(s / cap);
-                scores[(int64_t)i * e->max_keys + (j - k0)] = s;
-                if (s > mx[i]) mx[i] = s;
-            }
+        for (int64_t j = k0; j <= qpos;) {
+            const kv_run run = kv_run_at(e, sg, kv, kvh, kv->k, sk, j, qpos);
+            run.k->attn_scores(run.rows, run.row_bytes, run.n, q, hd, hpi, scores + (j - k0), ldp, hd);
+            j += run.n;
         }
-        float inv[MX_MAX_GQA_GROUP];
         for (int i = 0; i < hpi; i++) {
-            float *sc = scores + (int64_t)i * e->max_keys;
+            float *sc = scores + i * ldp, mx = -INFINITY;
+            for (int64_t j = 0; j < nk; j++) {
+                float s = sc[j] * scale;
+                if (cap > 0.0f) s = cap * tanhf(s / cap);
+                sc[j] = s;
+                if (s > mx) mx = s;
+            }
             double sum = 0.0;
             for (int64_t j = 0; j < nk; j++) {
-                sc[j] = expf(sc[j] - mx[i]);
+                sc[j] = expf(sc[j] - mx);
                 sum += sc[j];
             }
-            inv[i] = (float)(1.0 / sum);
+            const float inv = (float)(1.0 / sum);
+            for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
         }
         float *out = e->att + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
         memset(out, 0, (size_t)hpi * (size_t)hd * sizeof(float));
-        for (int64_t j = k0; j <= qpos; j++) {
-            const void *vrow;
-            mx_axpy_fn axpy;
-            if (j < pos0) {
-                vrow = vbase + kv_row_offset(kv, kvh, j, rb);
-                axpy = kc->axpy;
-                if (j + ATTN_PREFETCH_ROWS < pos0)
-                    prefetch_row(vbase + kv_row_offset(kv, kvh, j + ATTN_PREFETCH_ROWS, rb), rb);
-            } else {
-                vrow = sv + (j - pos0) * e->kv_dim + (int64_t)kvh * hd;
-                axpy = kf->axpy;
-            }
-            for (int i = 0; i < hpi; i++)
-                axpy(scores[(int64_t)i * e->max_keys + (j - k0)] * inv[i], vrow, out + (int64_t)i * hd, hd);
+        for (int64_t j = k0; j <= qpos;) {
+            const kv_run run = kv_run_at(e, sg, kv, kvh, kv->v, sv, j, qpos);
+            run.k->attn_values(scores + (j - k0), ldp, run.rows, run.row_bytes, run.n, out, hd, hpi, hd);
+            j += run.n;
         }
     }
 }

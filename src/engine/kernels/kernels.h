@@ -46,6 +46,20 @@ typedef float (*mx_dot_q_fn)(const void *row, const void *xq, int64_t n);
 typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const void *xq,
                              uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n);
 
+/* Attention over nr cache or scratch rows of n elements (row r at rows + r * row_bytes) for
+ * nq query heads at once, so each row is read and widened once for all of them:
+ *   attn_scores: s[i * s_stride + r] = dot(row r, q + i * q_stride, n), the type's dot exactly;
+ *   attn_values: y + i * y_stride += p[i * p_stride + r] * row r, for r = 0, 1, ... in order,
+ *                exactly the type's axpy row after row.
+ * So results do not depend on nr, nq or where a run of rows is split, and F16, BF16 and F32 rows
+ * holding the same values give the same bits (the engine relies on both: decode and prefill
+ * agree exactly whatever the threads). */
+typedef void (*mx_attn_scores_fn)(const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
+                                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n);
+typedef void (*mx_attn_values_fn)(const float *p, int64_t p_stride, const void *rows,
+                                  uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq,
+                                  int64_t n);
+
 /* Elements per run of the dot order: run r of the whole groups of 8 feeds accumulator r % 4. */
 #define MX_DOT_RUN 64
 
@@ -59,6 +73,9 @@ typedef struct mx_type_kernels {
     mx_type vec_type;
     mx_dot_q_fn dot_q;
     mx_gemm_q_fn gemm_q;
+    /* Attention over cached rows (NULL for types a KV cache cannot hold). */
+    mx_attn_scores_fn attn_scores;
+    mx_attn_values_fn attn_values;
 } mx_type_kernels;
 
 /* The active kernels for a type, or NULL when the engine cannot use that type. The table is

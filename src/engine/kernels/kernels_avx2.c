@@ -652,6 +652,129 @@ static void silu_mul_avx2(float *a, const float *b, int64_t n) {
     if (i < n) mx_silu_mul(a + i, b + i, n - i);
 }
 
+/* ---- Attention over cached rows ----------------------------------------------------------- */
+
+/* Row element types of a KV cache (the step's own keys and values are f32 scratch rows). */
+enum { KV_F32, KV_F16, KV_BF16 };
+static inline __attribute__((always_inline)) __m256 kv_load8(const int kind, const uint8_t *row, int64_t k) {
+    if (kind == KV_F32) return _mm256_loadu_ps((const float *)row + k);
+    if (kind == KV_F16) return load_f16x8((const uint16_t *)row + k);
+    return load_bf16x8((const uint16_t *)row + k);
+}
+static inline __attribute__((always_inline)) float kv_load1(const int kind, const uint8_t *row, int64_t k) {
+    if (kind == KV_F32) return ((const float *)row)[k];
+    if (kind == KV_F16) return mx_f16_to_f32(((const uint16_t *)row)[k]);
+    return mx_bf16_to_f32(((const uint16_t *)row)[k]);
+}
+static inline __attribute__((always_inline)) int kv_size(const int kind) {
+    return kind == KV_F32 ? 4 : 2;
+}
+
+/* The cache's rows are short, and a loop over them too brief for the hardware prefetcher to run
+ * ahead: each row's lines are asked for when the row ATTN_PREFETCH_ROWS before it is used (a
+ * hint that never faults). */
+#ifndef ATTN_PREFETCH_ROWS
+#define ATTN_PREFETCH_ROWS 4
+#endif
+static inline __attribute__((always_inline)) void attn_prefetch(const uint8_t *row, uint64_t row_bytes) {
+    for (uint64_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
+}
+
+/* Scores of one row for HG (1 or 2) heads, each exactly the type's dot (DOT4's order: runs of
+ * RUN elements round-robin to four accumulators per head, the same reduction and tail). */
+static inline __attribute__((always_inline)) void
+attn_scores_row(const int kind, const int HG, const uint8_t *row, const float *q, int64_t q_stride,
+                float *s, int64_t s_stride, int64_t n) {
+    __m256 acc[2][4];
+#pragma GCC unroll 2
+    for (int h = 0; h < HG; h++)
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) acc[h][a] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 4 * RUN <= n; i += 4 * RUN)
+        for (int64_t k = i; k < i + RUN; k += 8)
+#pragma GCC unroll 4
+            for (int a = 0; a < 4; a++) {
+                const __m256 w = kv_load8(kind, row, k + a * RUN);
+#pragma GCC unroll 2
+                for (int h = 0; h < HG; h++)
+                    acc[h][a] = _mm256_fmadd_ps(w, _mm256_loadu_ps(q + h * q_stride + k + a * RUN), acc[h][a]);
+            }
+    for (; i + 8 <= n; i += 8) { /* the last, incomplete round of runs */
+        const __m256 w = kv_load8(kind, row, i);
+        const int a = (int)((i / RUN) % 4);
+#pragma GCC unroll 2
+        for (int h = 0; h < HG; h++) acc[h][a] = _mm256_fmadd_ps(w, _mm256_loadu_ps(q + h * q_stride + i), acc[h][a]);
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < HG; h++) {
+        float v = hsum8(_mm256_add_ps(_mm256_add_ps(acc[h][0], acc[h][1]), _mm256_add_ps(acc[h][2], acc[h][3])));
+        for (int64_t t = i; t < n; t++) v += kv_load1(kind, row, t) * q[h * q_stride + t];
+        s[h * s_stride] = v;
+    }
+}
+
+static inline __attribute__((always_inline)) void
+attn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
+                 int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
+    const uint8_t *row = rows;
+    for (int64_t r = 0; r < nr; r++, row += row_bytes) {
+        attn_prefetch(row + ATTN_PREFETCH_ROWS * row_bytes, row_bytes);
+        int h = 0;
+        for (; h + 2 <= nq; h += 2) attn_scores_row(kind, 2, row, q + h * q_stride, q_stride, s + h * s_stride + r, s_stride, n);
+        if (h < nq) attn_scores_row(kind, 1, row, q + h * q_stride, q_stride, s + h * s_stride + r, s_stride, n);
+    }
+}
+
+/* y_h += p_h * row for RG rows in order and each head h: one multiply-add per row and element,
+ * exactly the type's axpy row after row; the rows of a group share each load and store of y. */
+static inline __attribute__((always_inline)) void
+attn_values_rows(const int kind, const int RG, const float *p, int64_t p_stride, const uint8_t *row,
+                 uint64_t row_bytes, float *y, int64_t y_stride, int nq, int64_t n) {
+    for (int h = 0; h < nq; h++) {
+        __m256 a[4];
+        float *yh = y + h * y_stride;
+#pragma GCC unroll 4
+        for (int g = 0; g < RG; g++) a[g] = _mm256_broadcast_ss(p + h * p_stride + g);
+        int64_t k = 0;
+        for (; k + 8 <= n; k += 8) {
+            __m256 acc = _mm256_loadu_ps(yh + k);
+#pragma GCC unroll 4
+            for (int g = 0; g < RG; g++) acc = _mm256_fmadd_ps(a[g], kv_load8(kind, row + g * row_bytes, k), acc);
+            _mm256_storeu_ps(yh + k, acc);
+        }
+        for (; k < n; k++)
+            for (int g = 0; g < RG; g++) yh[k] += p[h * p_stride + g] * kv_load1(kind, row + g * row_bytes, k);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+attn_values_kind(const int kind, const float *p, int64_t p_stride, const void *rows,
+                 uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq, int64_t n) {
+    const uint8_t *row = rows;
+    int64_t r = 0;
+    for (; r + 4 <= nr; r += 4, row += 4 * row_bytes) {
+        for (int g = 0; g < 4; g++) attn_prefetch(row + (ATTN_PREFETCH_ROWS + g) * row_bytes, row_bytes);
+        attn_values_rows(kind, 4, p + r, p_stride, row, row_bytes, y, y_stride, nq, n);
+    }
+    for (; r < nr; r++, row += row_bytes) attn_values_rows(kind, 1, p + r, p_stride, row, row_bytes, y, y_stride, nq, n);
+}
+
+#define ATTN_AVX2(NAME, KIND)                                                                  \
+    static void attn_scores_##NAME##_avx2(const void *rows, uint64_t row_bytes, int64_t nr,    \
+                                          const float *q, int64_t q_stride, int nq, float *s,  \
+                                          int64_t s_stride, int64_t n) {                       \
+        attn_scores_kind(KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);         \
+    }                                                                                          \
+    static void attn_values_##NAME##_avx2(const float *p, int64_t p_stride, const void *rows,  \
+                                          uint64_t row_bytes, int64_t nr, float *y,            \
+                                          int64_t y_stride, int nq, int64_t n) {               \
+        attn_values_kind(KIND, p, p_stride, rows, row_bytes, nr, y, y_stride, nq, n);         \
+    }
+ATTN_AVX2(f32, KV_F32)
+ATTN_AVX2(f16, KV_F16)
+ATTN_AVX2(bf16, KV_BF16)
+
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return gelu_tanh_mul_avx2; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
 
@@ -665,6 +788,12 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_BF16].dot = dot_bf16_avx2;
     t[MX_TYPE_BF16].to_f32 = to_f32_bf16_avx2;
     t[MX_TYPE_BF16].axpy = axpy_bf16_avx2;
+    t[MX_TYPE_F32].attn_scores = attn_scores_f32_avx2;
+    t[MX_TYPE_F32].attn_values = attn_values_f32_avx2;
+    t[MX_TYPE_F16].attn_scores = attn_scores_f16_avx2;
+    t[MX_TYPE_F16].attn_values = attn_values_f16_avx2;
+    t[MX_TYPE_BF16].attn_scores = attn_scores_bf16_avx2;
+    t[MX_TYPE_BF16].attn_values = attn_values_bf16_avx2;
     t[MX_TYPE_Q8_0].dot = dot_q8_0_avx2;
     t[MX_TYPE_Q8_0].to_f32 = to_f32_q8_0_avx2;
     t[MX_TYPE_Q8_0].from_f32 = from_f32_q8_0_avx2;

@@ -183,12 +183,39 @@ static void gemm_f32_ref(const float *w, int64_t w_stride, int nr, const float *
 
 mx_gemm_f32_fn mx_gemm_f32_ref_fn(void) { return gemm_f32_ref; }
 
+/* ---- Attention over cached rows (F32, F16, BF16) ----------------------------------------- */
+
+/* Each score is the type's dot and each row's values the type's axpy (kernels.h). */
+#define ATTN_REF(NAME)                                                                        \
+    static void attn_scores_##NAME##_ref(const void *rows, uint64_t row_bytes, int64_t nr,    \
+                                         const float *q, int64_t q_stride, int nq, float *s,  \
+                                         int64_t s_stride, int64_t n) {                       \
+        for (int64_t r = 0; r < nr; r++)                                                      \
+            for (int h = 0; h < nq; h++)                                                      \
+                s[h * s_stride + r] = dot_##NAME##_ref((const uint8_t *)rows + r * row_bytes, \
+                                                       q + h * q_stride, n);                  \
+    }                                                                                         \
+    static void attn_values_##NAME##_ref(const float *p, int64_t p_stride, const void *rows,  \
+                                         uint64_t row_bytes, int64_t nr, float *y,            \
+                                         int64_t y_stride, int nq, int64_t n) {               \
+        for (int64_t r = 0; r < nr; r++)                                                      \
+            for (int h = 0; h < nq; h++)                                                      \
+                axpy_##NAME##_ref(p[h * p_stride + r], (const uint8_t *)rows + r * row_bytes, \
+                                  y + h * y_stride, n);                                       \
+    }
+ATTN_REF(f32)
+ATTN_REF(f16)
+ATTN_REF(bf16)
+
 /* ---- The reference table ---------------------------------------------------------------- */
 
 static const mx_type_kernels g_ref[MX_TYPE_COUNT] = {
-    [MX_TYPE_F32] = {dot_f32_ref, to_f32_f32_ref, from_f32_f32_ref, axpy_f32_ref},
-    [MX_TYPE_F16] = {dot_f16_ref, to_f32_f16_ref, from_f32_f16_ref, axpy_f16_ref},
-    [MX_TYPE_BF16] = {dot_bf16_ref, to_f32_bf16_ref, from_f32_bf16_ref, axpy_bf16_ref},
+    [MX_TYPE_F32] = {dot_f32_ref, to_f32_f32_ref, from_f32_f32_ref, axpy_f32_ref,
+                     .attn_scores = attn_scores_f32_ref, .attn_values = attn_values_f32_ref},
+    [MX_TYPE_F16] = {dot_f16_ref, to_f32_f16_ref, from_f32_f16_ref, axpy_f16_ref,
+                     .attn_scores = attn_scores_f16_ref, .attn_values = attn_values_f16_ref},
+    [MX_TYPE_BF16] = {dot_bf16_ref, to_f32_bf16_ref, from_f32_bf16_ref, axpy_bf16_ref,
+                      .attn_scores = attn_scores_bf16_ref, .attn_values = attn_values_bf16_ref},
     [MX_TYPE_Q8_0] = {dot_q8_0_ref, to_f32_q8_0_ref, from_f32_q8_0_ref, axpy_q8_0_ref,
                       MX_TYPE_Q8_0, dot_q_q8_0_ref, gemm_q_q8_0_ref},
 };
