@@ -578,18 +578,12 @@ typedef struct seg {
     int row0;
 } seg;
 
-typedef struct attn_task {
-    mx_engine *e;
-    const mx_layer_spec *spec;
-    const seg *segs;
-    int layer;
-    int n_tok;
-} attn_task;
-
-/* Heads of a GQA group that one attention work item handles together, so each key and value
- * row is read once per item instead of once per query head (at long context the cache reads
- * dominate attention). The group is split only as far as needed to give every thread an item
- * (decode has one token), in a divisor of the group so parts are equal. */
+/* Query heads of a GQA group that one attention work item takes together, so each key and
+ * value row is read once per item instead of once per query head (at long context the cache
+ * reads dominate attention). The group is split only as far as needed to give every thread an
+ * item (decode has one token), in a divisor of the group so parts are equal, and into parts
+ * of at most MX_MAX_GQA_GROUP. (Splitting the keys instead, so that each thread reads its own
+ * rows, measured slower: see bench/RESULTS.md.) */
 static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
     const int group = hp->n_head / hp->n_head_kv;
     int parts = 1;
@@ -601,6 +595,40 @@ static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
     return group / parts;
 }
 
+typedef struct attn_task {
+    mx_engine *e;
+    const mx_layer_spec *spec;
+    const seg *segs;
+    int layer;
+    int hpi;         /* query heads per item */
+    int64_t n_items; /* (token, KV head, part of its group) */
+} attn_task;
+
+/* One work item: a token's query heads h0 .. h0+hpi-1, all of KV head kvh. */
+typedef struct attn_item {
+    const seg *sg;
+    const mx_kv_view *kv;
+    int kvh;
+    const float *q, *sk, *sv; /* queries; the step's own keys and values of this sequence */
+    int64_t k0, qpos;         /* visible keys k0 .. qpos */
+    float *out;
+} attn_item;
+
+static attn_item attn_item_at(const attn_task *a, int64_t item) {
+    const mx_engine *e = a->e;
+    const int hd = e->hp.head_dim, group = e->hp.n_head / e->hp.n_head_kv, parts = group / a->hpi;
+    const int t = (int)(item / ((int64_t)e->hp.n_head_kv * parts));
+    const int kvh = (int)(item / parts % e->hp.n_head_kv), h0 = kvh * group + (int)(item % parts) * a->hpi;
+    attn_item it = {.sg = &a->segs[e->tok_seg[t]], .kvh = kvh, .qpos = e->tok_pos[t]};
+    it.kv = &it.sg->kv[a->layer];
+    it.q = e->q + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
+    it.sk = e->k + (int64_t)it.sg->row0 * e->kv_dim;
+    it.sv = e->v + (int64_t)it.sg->row0 * e->kv_dim;
+    it.out = e->att + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
+    mx_attn_key_range(a->spec, it.qpos, &it.k0);
+    return it;
+}
+
 /* Byte offset of position pos of KV head kvh in a cache view ([n_head_kv][n_slots][head_dim]
  * rows of row_bytes; a ring keeps position pos in slot pos % n_slots). */
 static inline uint64_t kv_row_offset(const mx_kv_view *kv, int kvh, int64_t pos, uint64_t row_bytes) {
@@ -608,9 +636,9 @@ static inline uint64_t kv_row_offset(const mx_kv_view *kv, int kvh, int64_t pos,
     return ((uint64_t)kvh * (uint64_t)kv->n_slots + slot) * row_bytes;
 }
 
-/* Rows of positions j.. (at most to `last`) that lie one after another in memory, with the
- * kernels of their element type: cache rows up to the ring's wrap or the step's first position,
- * else the step's own f32 scratch rows. */
+/* Rows of positions j .. at most `last` that lie one after another in memory, with the kernels
+ * of their element type: cache rows up to the ring's wrap or the step's first position, else
+ * the step's own f32 scratch rows. */
 typedef struct kv_run {
     const uint8_t *rows;
     uint64_t row_bytes;
@@ -618,78 +646,84 @@ typedef struct kv_run {
     const mx_type_kernels *k;
 } kv_run;
 
-static kv_run kv_run_at(const mx_engine *e, const seg *sg, const mx_kv_view *kv, int kvh,
-                        const uint8_t *cache, const float *scratch, int64_t j, int64_t last) {
-    const int hd = e->hp.head_dim;
-    if (j >= sg->pos0)
-        return (kv_run){(const uint8_t *)(scratch + (j - sg->pos0) * e->kv_dim + (int64_t)kvh * hd),
+static kv_run kv_run_at(const mx_engine *e, const attn_item *it, bool values, int64_t j, int64_t last) {
+    const int hd = e->hp.head_dim, kvh = it->kvh;
+    const mx_kv_view *kv = it->kv;
+    const int64_t pos0 = it->sg->pos0;
+    if (j >= pos0)
+        return (kv_run){(const uint8_t *)((values ? it->sv : it->sk) + (j - pos0) * e->kv_dim + (int64_t)kvh * hd),
                         (uint64_t)e->kv_dim * sizeof(float), last - j + 1, mx_kernels_get(MX_TYPE_F32)};
-    const uint64_t rb = (uint64_t)hd * mx_type_get(kv->type)->bytes;
-    int64_t end = MX_MIN(last + 1, sg->pos0);
+    const uint64_t es = mx_type_get(kv->type)->bytes, rb = (uint64_t)hd * es;
+    int64_t end = MX_MIN(last + 1, pos0);
     if (kv->ring) end = MX_MIN(end, j + (int64_t)kv->n_slots - j % (int64_t)kv->n_slots);
-    return (kv_run){cache + kv_row_offset(kv, kvh, j, rb), rb, end - j, mx_kernels_get(kv->type)};
+    return (kv_run){(const uint8_t *)(values ? kv->v : kv->k) + kv_row_offset(kv, kvh, j, rb), rb, end - j,
+                    mx_kernels_get(kv->type)};
 }
 
-/* One (token, KV head, run of that head's query heads) per work item: for each query head,
- * scores over the visible keys in position order (old keys from the cache, then the step's own
- * keys from scratch), soft-cap, softmax, weighted sum of values. The kernels take all heads of
- * the item over a run of rows at once, and a score's or output's arithmetic belongs to its
- * (key, head) alone (kernels.h), so results do not depend on the item shape or the thread
- * count: the heads of an item only share each key and value row read. The visible range
- * comes from the layer's rule: no mask is materialised. */
+/* Scores of keys j0 .. j1-1 for the item's heads into p ([hpi][max_keys], key j at j - k0). */
+static void item_scores(const attn_task *a, const attn_item *it, float *p, int64_t j0, int64_t j1) {
+    const int hd = a->e->hp.head_dim;
+    for (int64_t j = j0; j < j1;) {
+        const kv_run run = kv_run_at(a->e, it, false, j, j1 - 1);
+        run.k->attn_scores(run.rows, run.row_bytes, run.n, it->q, hd, a->hpi, p + (j - it->k0), a->e->max_keys, hd);
+        j += run.n;
+    }
+}
+
+/* One head's nk scores: scale, soft-cap, softmax in place. */
+static void head_softmax(const attn_task *a, float *sc, int64_t nk) {
+    const float scale = a->e->hp.attn_scale, cap = a->spec->attn_softcap;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < nk; j++) {
+        float s = sc[j] * scale;
+        if (cap > 0.0f) s = cap * tanhf(s / cap);
+        sc[j] = s;
+        if (s > mx) mx = s;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < nk; j++) {
+        sc[j] = expf(sc[j] - mx);
+        sum += sc[j];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
+}
+
+/* The item's outputs: the weighted sum of values over all its keys. */
+static void item_values(const attn_task *a, const attn_item *it, const float *p) {
+    const int hd = a->e->hp.head_dim;
+    memset(it->out, 0, (size_t)a->hpi * (size_t)hd * sizeof(float));
+    for (int64_t j = it->k0; j <= it->qpos;) {
+        const kv_run run = kv_run_at(a->e, it, true, j, it->qpos);
+        run.k->attn_values(p + (j - it->k0), a->e->max_keys, run.rows, run.row_bytes, run.n, it->out, hd, a->hpi, hd);
+        j += run.n;
+    }
+}
+
+/* Attention for each (token, KV head, part of its query heads): scores over the visible keys
+ * in position order (old keys from the cache, then the step's own keys from scratch), soft-cap,
+ * softmax, weighted sum of values; the visible range comes from the layer's rule, no mask is
+ * materialised. The kernels take all heads of an item over a run of rows at once, and each
+ * score and output element is computed the same whatever the item shape (kernels.h), so
+ * results depend neither on the thread count nor on how a prompt is split. Items are dealt
+ * round-robin: a causal step's later tokens see more keys. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
-    mx_engine *e = a->e;
-    const mx_hparams *hp = &e->hp;
-    const int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-    const int hpi = attn_heads_per_item(hp, a->n_tok, nth), parts = group / hpi;
-    const float scale = hp->attn_scale, cap = a->spec->attn_softcap;
-    const int64_t ldp = e->max_keys; /* scores of one head */
-    float *scores = e->scores + (int64_t)ith * ldp * MX_MIN(group, MX_MAX_GQA_GROUP); /* [hpi][max_keys] */
-    /* items dealt round-robin: a causal step's later tokens see more keys, so contiguous
-     * ranges would give the last thread most of the work */
-    const int64_t n_items = (int64_t)a->n_tok * hp->n_head_kv * parts;
-    for (int64_t item = ith; item < n_items; item += nth) {
-        const int t = (int)(item / (hp->n_head_kv * parts));
-        const int kvh = (int)(item / parts % hp->n_head_kv), h0 = kvh * group + (int)(item % parts) * hpi;
-        const seg *sg = &a->segs[e->tok_seg[t]];
-        const mx_kv_view *kv = &sg->kv[a->layer];
-        /* the step's own keys of this sequence: scratch rows from row0 */
-        const float *sk = e->k + (int64_t)sg->row0 * e->kv_dim, *sv = e->v + (int64_t)sg->row0 * e->kv_dim;
-        const int64_t qpos = e->tok_pos[t];
-        const float *q = e->q + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
-        int64_t k0;
-        mx_attn_key_range(a->spec, qpos, &k0);
-        const int64_t nk = qpos - k0 + 1;
-        for (int64_t j = k0; j <= qpos;) {
-            const kv_run run = kv_run_at(e, sg, kv, kvh, kv->k, sk, j, qpos);
-            run.k->attn_scores(run.rows, run.row_bytes, run.n, q, hd, hpi, scores + (j - k0), ldp, hd);
-            j += run.n;
-        }
-        for (int i = 0; i < hpi; i++) {
-            float *sc = scores + i * ldp, mx = -INFINITY;
-            for (int64_t j = 0; j < nk; j++) {
-                float s = sc[j] * scale;
-                if (cap > 0.0f) s = cap * tanhf(s / cap);
-                sc[j] = s;
-                if (s > mx) mx = s;
-            }
-            double sum = 0.0;
-            for (int64_t j = 0; j < nk; j++) {
-                sc[j] = expf(sc[j] - mx);
-                sum += sc[j];
-            }
-            const float inv = (float)(1.0 / sum);
-            for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
-        }
-        float *out = e->att + (int64_t)t * e->q_dim + (int64_t)h0 * hd;
-        memset(out, 0, (size_t)hpi * (size_t)hd * sizeof(float));
-        for (int64_t j = k0; j <= qpos;) {
-            const kv_run run = kv_run_at(e, sg, kv, kvh, kv->v, sv, j, qpos);
-            run.k->attn_values(scores + (j - k0), ldp, run.rows, run.row_bytes, run.n, out, hd, hpi, hd);
-            j += run.n;
-        }
+    float *p = a->e->scores + (int64_t)ith * a->e->max_keys * a->hpi; /* [hpi][max_keys] */
+    for (int64_t item = ith; item < a->n_items; item += nth) {
+        const attn_item it = attn_item_at(a, item);
+        item_scores(a, &it, p, it.k0, it.qpos + 1);
+        for (int i = 0; i < a->hpi; i++) head_softmax(a, p + (int64_t)i * a->e->max_keys, it.qpos - it.k0 + 1);
+        item_values(a, &it, p);
     }
+}
+
+static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, int layer, int n_tok) {
+    const mx_hparams *hp = &e->hp;
+    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer,
+                   .hpi = attn_heads_per_item(hp, n_tok, mx_pool_size(e->pool))};
+    a.n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a.hpi);
+    mx_pool_run(e->pool, attn_worker, &a);
 }
 
 /* ====================================================================================== */
@@ -838,8 +872,7 @@ static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int
                 round_kv(e, kt, v);
             }
         }
-        attn_task at = {.e = e, .spec = spec, .segs = segs, .layer = il, .n_tok = n};
-        mx_pool_run(e->pool, attn_worker, &at);
+        attn_run(e, spec, segs, il, n);
         for (int si = 0; si < n_segs; si++)
             kv_store(e, &segs[si].kv[il], segs[si].n, segs[si].pos0, segs[si].row0);
 

@@ -48,12 +48,17 @@ typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const vo
 
 /* Attention over nr cache or scratch rows of n elements (row r at rows + r * row_bytes) for
  * nq query heads at once, so each row is read and widened once for all of them:
- *   attn_scores: s[i * s_stride + r] = dot(row r, q + i * q_stride, n), the type's dot exactly;
+ *   attn_scores: s[i * s_stride + r] = sum_k row_r[k] * q[i * q_stride + k], accumulating
+ *                element k of the whole groups of 8 in lane k % 8 in order of k, adding the
+ *                lanes as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the n % 8
+ *                tail one by one (one chain per row and head, so a SIMD tile of rows and heads
+ *                keeps many chains in flight);
  *   attn_values: y + i * y_stride += p[i * p_stride + r] * row r, for r = 0, 1, ... in order,
  *                exactly the type's axpy row after row.
- * So results do not depend on nr, nq or where a run of rows is split, and F16, BF16 and F32 rows
- * holding the same values give the same bits (the engine relies on both: decode and prefill
- * agree exactly whatever the threads). */
+ * Each result belongs to its (row, head) alone: results do not depend on nr, nq or where a run
+ * of rows is split, and F16, BF16 and F32 rows holding the same values give the same bits (the
+ * engine relies on both: decode and prefill agree exactly whatever the threads). SIMD versions
+ * differ from the reference only by fused multiply-add rounding. */
 typedef void (*mx_attn_scores_fn)(const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
                                   int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n);
 typedef void (*mx_attn_values_fn)(const float *p, int64_t p_stride, const void *rows,

@@ -674,87 +674,112 @@ static inline __attribute__((always_inline)) int kv_size(const int kind) {
  * ahead: each row's lines are asked for when the row ATTN_PREFETCH_ROWS before it is used (a
  * hint that never faults). */
 #ifndef ATTN_PREFETCH_ROWS
-#define ATTN_PREFETCH_ROWS 4
+#define ATTN_PREFETCH_ROWS 12
 #endif
-static inline __attribute__((always_inline)) void attn_prefetch(const uint8_t *row, uint64_t row_bytes) {
-    for (uint64_t o = 0; o < row_bytes; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
+static inline __attribute__((always_inline)) void attn_prefetch(const uint8_t *row, uint64_t bytes) {
+    for (uint64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
 }
 
-/* Scores of one row for HG (1 or 2) heads, each exactly the type's dot (DOT4's order: runs of
- * RUN elements round-robin to four accumulators per head, the same reduction and tail). */
+/* Each of the eight vectors' lanes summed as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)),
+ * into lane i of the result for vector i. */
+static inline __m256 hsum8x8(const __m256 v[8]) {
+    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+/* Scores of KG rows x HG heads, KG * HG <= 8 accumulator chains, one per (row, head) pair in
+ * the order of kernels.h, so the tile shape never changes a result; each loaded (and widened)
+ * piece of a row serves all HG heads. */
 static inline __attribute__((always_inline)) void
-attn_scores_row(const int kind, const int HG, const uint8_t *row, const float *q, int64_t q_stride,
-                float *s, int64_t s_stride, int64_t n) {
-    __m256 acc[2][4];
-#pragma GCC unroll 2
-    for (int h = 0; h < HG; h++)
+attn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
+                 const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 x[4];
 #pragma GCC unroll 4
-        for (int a = 0; a < 4; a++) acc[h][a] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 4 * RUN <= n; i += 4 * RUN)
-        for (int64_t k = i; k < i + RUN; k += 8)
+        for (int h = 0; h < HG; h++) x[h] = _mm256_loadu_ps(q + h * q_stride + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < KG; r++) {
+            const __m256 w = kv_load8(kind, rows + r * row_bytes, k);
 #pragma GCC unroll 4
-            for (int a = 0; a < 4; a++) {
-                const __m256 w = kv_load8(kind, row, k + a * RUN);
-#pragma GCC unroll 2
-                for (int h = 0; h < HG; h++)
-                    acc[h][a] = _mm256_fmadd_ps(w, _mm256_loadu_ps(q + h * q_stride + k + a * RUN), acc[h][a]);
-            }
-    for (; i + 8 <= n; i += 8) { /* the last, incomplete round of runs */
-        const __m256 w = kv_load8(kind, row, i);
-        const int a = (int)((i / RUN) % 4);
-#pragma GCC unroll 2
-        for (int h = 0; h < HG; h++) acc[h][a] = _mm256_fmadd_ps(w, _mm256_loadu_ps(q + h * q_stride + i), acc[h][a]);
+            for (int h = 0; h < HG; h++) acc[r * HG + h] = _mm256_fmadd_ps(w, x[h], acc[r * HG + h]);
+        }
     }
-#pragma GCC unroll 2
-    for (int h = 0; h < HG; h++) {
-        float v = hsum8(_mm256_add_ps(_mm256_add_ps(acc[h][0], acc[h][1]), _mm256_add_ps(acc[h][2], acc[h][3])));
-        for (int64_t t = i; t < n; t++) v += kv_load1(kind, row, t) * q[h * q_stride + t];
-        s[h * s_stride] = v;
-    }
+    float out[8];
+    _mm256_storeu_ps(out, hsum8x8(acc));
+#pragma GCC unroll 8
+    for (int r = 0; r < KG; r++)
+#pragma GCC unroll 4
+        for (int h = 0; h < HG; h++) {
+            float v = out[r * HG + h];
+            for (int64_t t = k; t < n; t++) v += kv_load1(kind, rows + r * row_bytes, t) * q[h * q_stride + t];
+            s[h * s_stride + r] = v;
+        }
 }
 
 static inline __attribute__((always_inline)) void
 attn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
-    const uint8_t *row = rows;
-    for (int64_t r = 0; r < nr; r++, row += row_bytes) {
-        attn_prefetch(row + ATTN_PREFETCH_ROWS * row_bytes, row_bytes);
-        int h = 0;
-        for (; h + 2 <= nq; h += 2) attn_scores_row(kind, 2, row, q + h * q_stride, q_stride, s + h * s_stride + r, s_stride, n);
-        if (h < nq) attn_scores_row(kind, 1, row, q + h * q_stride, q_stride, s + h * s_stride + r, s_stride, n);
+    const uint8_t *base = rows;
+    const uint64_t used = (uint64_t)n * kv_size(kind);
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int hg = MX_MIN(4, nq - h0);
+        const float *qh = q + h0 * q_stride;
+        float *sh = s + h0 * s_stride;
+        int64_t r = 0;
+#define SCORES_TILES(HG, KG)                                                                   \
+    for (; r + KG <= nr; r += KG) {                                                            \
+        for (int g = 0; g < KG; g++) attn_prefetch(base + (r + g + ATTN_PREFETCH_ROWS) * row_bytes, used); \
+        attn_scores_tile(kind, KG, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n); \
+    }                                                                                          \
+    for (; r < nr; r++)                                                                        \
+        attn_scores_tile(kind, 1, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n)
+        switch (hg) {
+        case 4: SCORES_TILES(4, 2); break;
+        case 3: SCORES_TILES(3, 2); break;
+        case 2: SCORES_TILES(2, 4); break;
+        default: SCORES_TILES(1, 8); break;
+        }
+#undef SCORES_TILES
     }
 }
 
 /* y_h += p_h * row for RG rows in order and each head h: one multiply-add per row and element,
- * exactly the type's axpy row after row; the rows of a group share each load and store of y. */
+ * exactly the type's axpy row after row. Each piece of the RG rows is loaded (and widened) once
+ * for all heads, and each head's piece of y is loaded and stored once for the RG rows. */
 static inline __attribute__((always_inline)) void
 attn_values_rows(const int kind, const int RG, const float *p, int64_t p_stride, const uint8_t *row,
                  uint64_t row_bytes, float *y, int64_t y_stride, int nq, int64_t n) {
-    for (int h = 0; h < nq; h++) {
-        __m256 a[4];
-        float *yh = y + h * y_stride;
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m256 w[4];
 #pragma GCC unroll 4
-        for (int g = 0; g < RG; g++) a[g] = _mm256_broadcast_ss(p + h * p_stride + g);
-        int64_t k = 0;
-        for (; k + 8 <= n; k += 8) {
-            __m256 acc = _mm256_loadu_ps(yh + k);
+        for (int g = 0; g < RG; g++) w[g] = kv_load8(kind, row + g * row_bytes, k);
+        for (int h = 0; h < nq; h++) {
+            float *yh = y + h * y_stride + k;
+            __m256 acc = _mm256_loadu_ps(yh);
 #pragma GCC unroll 4
-            for (int g = 0; g < RG; g++) acc = _mm256_fmadd_ps(a[g], kv_load8(kind, row + g * row_bytes, k), acc);
-            _mm256_storeu_ps(yh + k, acc);
+            for (int g = 0; g < RG; g++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * p_stride + g), w[g], acc);
+            _mm256_storeu_ps(yh, acc);
         }
-        for (; k < n; k++)
-            for (int g = 0; g < RG; g++) yh[k] += p[h * p_stride + g] * kv_load1(kind, row + g * row_bytes, k);
     }
+    for (; k < n; k++)
+        for (int h = 0; h < nq; h++)
+            for (int g = 0; g < RG; g++) y[h * y_stride + k] += p[h * p_stride + g] * kv_load1(kind, row + g * row_bytes, k);
 }
 
 static inline __attribute__((always_inline)) void
 attn_values_kind(const int kind, const float *p, int64_t p_stride, const void *rows,
                  uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq, int64_t n) {
     const uint8_t *row = rows;
+    const uint64_t used = (uint64_t)n * kv_size(kind);
     int64_t r = 0;
     for (; r + 4 <= nr; r += 4, row += 4 * row_bytes) {
-        for (int g = 0; g < 4; g++) attn_prefetch(row + (ATTN_PREFETCH_ROWS + g) * row_bytes, row_bytes);
+        for (int g = 0; g < 4; g++) attn_prefetch(row + (ATTN_PREFETCH_ROWS + g) * row_bytes, used);
         attn_values_rows(kind, 4, p + r, p_stride, row, row_bytes, y, y_stride, nq, n);
     }
     for (; r < nr; r++, row += row_bytes) attn_values_rows(kind, 1, p + r, p_stride, row, row_bytes, y, y_stride, nq, n);

@@ -185,15 +185,25 @@ mx_gemm_f32_fn mx_gemm_f32_ref_fn(void) { return gemm_f32_ref; }
 
 /* ---- Attention over cached rows (F32, F16, BF16) ----------------------------------------- */
 
-/* Each score is the type's dot and each row's values the type's axpy (kernels.h). */
-#define ATTN_REF(NAME)                                                                        \
+/* The order of kernels.h: a score's lanes k % 8 over the whole groups of 8, the lanes as a
+ * pairwise tree, then the tail; each row's values the type's axpy. */
+#define ATTN_REF(NAME, T, W)                                                                  \
     static void attn_scores_##NAME##_ref(const void *rows, uint64_t row_bytes, int64_t nr,    \
                                          const float *q, int64_t q_stride, int nq, float *s,  \
                                          int64_t s_stride, int64_t n) {                       \
-        for (int64_t r = 0; r < nr; r++)                                                      \
-            for (int h = 0; h < nq; h++)                                                      \
-                s[h * s_stride + r] = dot_##NAME##_ref((const uint8_t *)rows + r * row_bytes, \
-                                                       q + h * q_stride, n);                  \
+        for (int64_t r = 0; r < nr; r++) {                                                    \
+            const T *w = (const T *)((const uint8_t *)rows + r * row_bytes);                  \
+            for (int h = 0; h < nq; h++) {                                                    \
+                const float *x = q + h * q_stride;                                            \
+                float l[8] = {0};                                                             \
+                int64_t k = 0;                                                                \
+                for (; k + 8 <= n; k += 8)                                                    \
+                    for (int j = 0; j < 8; j++) l[j] += W(k + j) * x[k + j];                  \
+                float v = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));  \
+                for (; k < n; k++) v += W(k) * x[k];                                          \
+                s[h * s_stride + r] = v;                                                      \
+            }                                                                                 \
+        }                                                                                     \
     }                                                                                         \
     static void attn_values_##NAME##_ref(const float *p, int64_t p_stride, const void *rows,  \
                                          uint64_t row_bytes, int64_t nr, float *y,            \
@@ -203,9 +213,9 @@ mx_gemm_f32_fn mx_gemm_f32_ref_fn(void) { return gemm_f32_ref; }
                 axpy_##NAME##_ref(p[h * p_stride + r], (const uint8_t *)rows + r * row_bytes, \
                                   y + h * y_stride, n);                                       \
     }
-ATTN_REF(f32)
-ATTN_REF(f16)
-ATTN_REF(bf16)
+ATTN_REF(f32, float, W_F32)
+ATTN_REF(f16, uint16_t, W_F16)
+ATTN_REF(bf16, uint16_t, W_BF16)
 
 /* ---- The reference table ---------------------------------------------------------------- */
 
