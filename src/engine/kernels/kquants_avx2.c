@@ -256,14 +256,21 @@ static inline __attribute__((always_inline)) void kq45_unpack(const void *blk, c
     const mx_block_q4_k *b4 = blk;
     const mx_block_q5_k *b5 = blk;
     const uint8_t *scales = five ? b5->scales : b4->scales, *qs = five ? b5->qs : b4->qs;
-    int16_t mexp[16];
-    for (int j = 0; j < 8; j++) {
-        int a, m;
-        mx_kq_scale_min(j, scales, &a, &m);
-        u->scv[j] = _mm256_set1_epi16((int16_t)a);
-        mexp[2 * j] = mexp[2 * j + 1] = (int16_t)m;
-    }
-    u->mv = _mm256_loadu_si256((const __m256i *)mexp);
+    /* mx_kq_scale_min() for all eight sub-blocks at once, a byte per value: scales 0..3 and
+     * mins 0..3 are the low 6 bits of bytes 0..3 and 4..7; scales (mins) 4..7 take the low (high)
+     * nibbles of bytes 8..11 and, as bits 4..5, the top two bits of bytes 0..3 (4..7). */
+    uint32_t w[3];
+    memcpy(w, scales, 12);
+    const uint32_t sc03 = w[0] & 0x3F3F3F3Fu, mn03 = w[1] & 0x3F3F3F3Fu;
+    const uint32_t sc47 = (w[2] & 0x0F0F0F0Fu) | ((w[0] >> 2) & 0x30303030u);
+    const uint32_t mn47 = ((w[2] >> 4) & 0x0F0F0F0Fu) | ((w[1] >> 2) & 0x30303030u);
+    /* scales and mins as 16-bit lanes: [sc0..sc7 | mn0..mn7] */
+    const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc03, (int)sc47, (int)mn03, (int)mn47));
+    const __m256i scl = _mm256_permute2x128_si256(sm, sm, 0x00); /* the scales in both halves */
+    for (int j = 0; j < 8; j++) /* word j of each half in every 16-bit lane */
+        u->scv[j] = _mm256_shuffle_epi8(scl, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * j)));
+    const __m128i mn = _mm256_extracti128_si256(sm, 1);
+    u->mv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(mn, mn)), _mm_unpackhi_epi16(mn, mn), 1);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256i qh = five ? _mm256_loadu_si256((const __m256i *)b5->qh) : _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {
