@@ -429,6 +429,7 @@ static void test_dots(void) {
                 }
                 for (int64_t i = 0; i < n * nt; i++) xs[i] = nrand() * (1.0f + (float)(i % 7));
                 check_dots(set, k, t, rows, nr, xs, nt, n);
+                check_dots(set, k, t, rows, nr, xs, 1, n); /* decode: four-row passes and a row left over */
                 free(rows);
                 free(w);
                 free(xs);

@@ -547,12 +547,53 @@ static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
 }
+/* Decode (one token): four rows at a time, each result dot_q's operations exactly (8 float
+ * lanes per row, acc = acc + (d_w d_x) * lanes, blocks in order); per block the token's bytes
+ * and scale are loaded once for the four rows, whose scales are widened together. The next
+ * four rows are prefetched linearly, as Q8_0's q8_0_rows4 does (kernels_avx2.c). */
+#define ROWS4_PREFETCH 1024
+static inline __attribute__((always_inline)) void
+rows4_32(const uint8_t *w, uint64_t rb, const uint8_t *xq, int64_t nb, float *out, const size_t bsz,
+         __m256i (*levels)(const uint8_t *blk), uint16_t (*scale)(const uint8_t *blk)) {
+    const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH; /* prefetches never fault */
+    const __m256i ones = _mm256_set1_epi16(1);
+    const mx_block_q8_0 *x = (const mx_block_q8_0 *)xq;
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
+        _mm_prefetch(pf, _MM_HINT_T0);
+        _mm_prefetch(pf + 64, _MM_HINT_T0);
+        const uint8_t *blk = w + (size_t)ib * bsz;
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)scale(blk), (short)scale(blk + rb), (short)scale(blk + 2 * rb),
+                                                      (short)scale(blk + 3 * rb), 0, 0, 0, 0));
+        float dd[4];
+        _mm_storeu_ps(dd, _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x[ib].d))));
+        const __m256i yv = _mm256_loadu_si256((const __m256i *)x[ib].qs);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m256i lv = levels(blk + r * rb);
+            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(lv, lv), _mm256_sign_epi8(yv, lv));
+            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(_mm256_set1_ps(dd[r]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones))));
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
+}
+
 #define GEMM_Q_32(name, btype, levels, dotq)                                                      \
+    static inline __m256i name##_lv(const uint8_t *blk) { return levels((const btype *)blk); }  \
+    static inline uint16_t name##_d(const uint8_t *blk) { return ((const btype *)blk)->d; }     \
     static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
                      int nt, float *y, int64_t y_stride, int64_t n) {                           \
         const __m256i ones = _mm256_set1_epi16(1);                                              \
         const int64_t nb = n / 32;                                                              \
-        for (int r = 0; r < nr; r++) {                                                          \
+        int r = 0;                                                                              \
+        if (nt == 1)                                                                            \
+            for (; r + 4 <= nr; r += 4)                                                         \
+                rows4_32((const uint8_t *)w + (uint64_t)r * row_bytes, row_bytes, xq, nb, y + r, \
+                         sizeof(btype), name##_lv, name##_d);                                   \
+        for (; r < nr; r++) {                                                                   \
             const btype *b = (const btype *)((const uint8_t *)w + (uint64_t)r * row_bytes);     \
             for (int t0 = 0; t0 < nt; t0 += GQ) {                                               \
                 const int g = MX_MIN(GQ, nt - t0);                                              \
