@@ -407,7 +407,7 @@ static void check_dots(int set, const mx_type_kernels *k, mx_type t, const uint8
 
 static void test_dots(void) {
     const int64_t sizes[] = {256, 512, 2304, 6912};
-    const int nr = 5, nt = 4;
+    const int nr = 5, nt = 6;
     for (int set = 0; set < 2; set++) {
         if (set == 1 && !mx_kernels_have_avx2()) {
             printf("test_kquants: no AVX2 on this CPU or build; SIMD dots not run\n");
@@ -428,8 +428,8 @@ static void test_dots(void) {
                     mx_kernels_ref(t)->from_f32(w, rows + r * rb, n);
                 }
                 for (int64_t i = 0; i < n * nt; i++) xs[i] = nrand() * (1.0f + (float)(i % 7));
-                check_dots(set, k, t, rows, nr, xs, nt, n);
-                check_dots(set, k, t, rows, nr, xs, 1, n); /* decode: four-row passes and a row left over */
+                /* four-row passes and a row left over, with every count of tokens per pass */
+                for (int m = 1; m <= nt; m++) check_dots(set, k, t, rows, nr, xs, m, n);
                 free(rows);
                 free(w);
                 free(xs);

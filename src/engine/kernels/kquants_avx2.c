@@ -103,25 +103,7 @@ static inline void kq_prefetch(const void *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + KQ_PREFETCH + o, _MM_HINT_T0);
 }
 
-static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
-    const mx_block_q4_0 *b = row;
-    const mx_block_q8_0 *y = xq;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8), ones = _mm256_set1_epi16(1);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < n / MX_QK4_0; ib++) {
-        kq_prefetch(&b[ib], sizeof b[ib]);
-        const __m128i v = _mm_loadu_si128((const __m128i *)b[ib].qs);
-        const __m256i nib = _mm256_and_si256(
-            _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
-        const __m256i w = _mm256_sub_epi8(nib, eight);
-        const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        const float dd = _cvtsh_ss(b[ib].d) * _cvtsh_ss(y[ib].d);
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
-    }
-    return hsum8(acc);
-}
+/* dotq_q4_0_avx2: with the four-row kernel below. */
 
 /* ---- Q5_0 --------------------------------------------------------------------------------- */
 
@@ -151,37 +133,6 @@ static float dot_q5_0_avx2(const void *row, const float *x, int64_t n) {
 static void axpy_q5_0_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q5_0_avx2, MX_QK5_0, sizeof(mx_block_q5_0), a, row, y, n);
 }
-/* The 32 fifth bits spread to bytes (byte j takes byte j / 8 of qh, tests bit j % 8), then as
- * Q4_0: levels -16..15 through the sign trick, the reference's 8-lane float steps. */
-static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
-    const mx_block_q5_0 *b = row;
-    const mx_block_q8_0 *y = xq;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
-    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    const __m256i minus = _mm256_set1_epi8((char)0xF0); /* -16 where the fifth bit is clear */
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < n / MX_QK5_0; ib++) {
-        kq_prefetch(&b[ib], sizeof b[ib]);
-        uint32_t h;
-        memcpy(&h, b[ib].qh, 4);
-        const __m256i hb = _mm256_cmpeq_epi8(
-            _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread), bit), bit);
-        const __m128i v = _mm_loadu_si128((const __m128i *)b[ib].qs);
-        const __m256i nib = _mm256_and_si256(
-            _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), m4);
-        /* q - 16 = nib - 16 + 16 * bit: nib | 0xF0 (= nib - 16 as int8) when the bit is clear */
-        const __m256i w = _mm256_or_si256(nib, _mm256_andnot_si256(hb, minus));
-        const __m256i yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
-        const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(yv, w));
-        const __m256 s = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));
-        const float dd = _cvtsh_ss(b[ib].d) * _cvtsh_ss(y[ib].d);
-        acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(dd), s));
-    }
-    return hsum8(acc);
-}
-
 /* ---- Q4_K / Q5_K ---------------------------------------------------------------------------- */
 
 static void to_f32_q4_k_avx2(const void *row, float *out, int64_t n) {
@@ -525,21 +476,25 @@ static void gemmq_q6_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, cons
 }
 
 
-/* Tile products of Q4_0 and Q5_0: per row, blocks outer and up to GQ tokens inner; a block's
- * signed levels (and their absolute values) are built once for all the tokens, each token keeps
- * its own 8 float lanes fed with dot_q's operations: equal to dot_q bit for bit. */
-static inline __m256i q4_0_levels(const mx_block_q4_0 *b) {
+/* Q4_0 and Q5_0 against Q8_0 activations: exactly Q8_0's dot_q on the blocks' levels (int8,
+ * -8..7 or -16..15) with the same scales (kquants_ref.c). A block's signed levels come from
+ * q4_0_levels / q5_0_levels; a level times an activation byte goes through the sign trick
+ * (maddubs needs one unsigned operand). Q5_0's 32 fifth bits are spread to bytes (byte j takes
+ * byte j / 8 of qh and tests bit j % 8), and q - 16 = nibble | 0xF0 where the bit is clear. */
+static inline __m256i q4_0_levels(const uint8_t *blk) {
+    const mx_block_q4_0 *b = (const mx_block_q4_0 *)blk;
     const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
     const __m256i nib = _mm256_and_si256(
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_sub_epi8(nib, _mm256_set1_epi8(8));
 }
-static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
+static inline __m256i q5_0_levels(const uint8_t *blk) {
+    const mx_block_q5_0 *b = (const mx_block_q5_0 *)blk;
     const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                             2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
     uint32_t h;
-    memcpy(&h, b->qh, 4);
+    memcpy(&h, b->qh, 4); /* little-endian host (x86) */
     const __m256i hb = _mm256_cmpeq_epi8(
         _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)h), spread), bit), bit);
     const __m128i v = _mm_loadu_si128((const __m128i *)b->qs);
@@ -547,83 +502,102 @@ static inline __m256i q5_0_levels(const mx_block_q5_0 *b) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
 }
-/* Decode (one token): four rows at a time, each result dot_q's operations exactly (8 float
- * lanes per row, acc = acc + (d_w d_x) * lanes, blocks in order); per block the token's bytes
- * and scale are loaded once for the four rows, whose scales are widened together. The next
- * four rows are prefetched linearly, as Q8_0's q8_0_rows4 does (kernels_avx2.c). */
-#define ROWS4_PREFETCH 1024
-static inline __attribute__((always_inline)) void
-rows4_32(const uint8_t *w, uint64_t rb, const uint8_t *xq, int64_t nb, float *out, const size_t bsz,
-         __m256i (*levels)(const uint8_t *blk), uint16_t (*scale)(const uint8_t *blk)) {
-    const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH; /* prefetches never fault */
+/* The block's f16 scale: both layouts start with it. */
+static inline uint16_t lv_scale(const uint8_t *blk) {
+    uint16_t d;
+    memcpy(&d, blk, 2);
+    return d;
+}
+
+/* One row: per block P = the exact sum of the 32 products, acc = acc + (dw dx) * P. */
+static inline __attribute__((always_inline)) float
+dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, const void *xq, int64_t n) {
+    const mx_block_q8_0 *y = xq;
     const __m256i ones = _mm256_set1_epi16(1);
-    const mx_block_q8_0 *x = (const mx_block_q8_0 *)xq;
-    __m256 acc[4];
+    float acc = 0.0f;
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bsz;
+        kq_prefetch(blk, bsz);
+        const __m256i lv = levels(blk), yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        const int32_t p = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(lv, lv), _mm256_sign_epi8(yv, lv)), ones));
+        const float dd = _cvtsh_ss(lv_scale(blk)) * _cvtsh_ss(y[ib].d);
+        acc = acc + dd * (float)p;
+    }
+    return acc;
+}
+static float dotq_q4_0_avx2(const void *row, const void *xq, int64_t n) {
+    return dotq_lv(q4_0_levels, sizeof(mx_block_q4_0), row, xq, n);
+}
+static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
+    return dotq_lv(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
+}
+
+/* Four rows against up to four tokens, as Q8_0's q8_0_rows4 (kernels_avx2.c): a block's levels
+ * (and their magnitudes) are built once for all the tokens; per token the four rows' sums P land
+ * in the four lanes of one vector (unpacks and adds), and lane r takes acc = acc + (dw dx) * P,
+ * the dot's operations. The next four rows are prefetched linearly. */
+#define LV_ROWS4_PREFETCH 1024
+static inline __attribute__((always_inline)) void
+lv_rows4(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t *w, uint64_t rb, const uint8_t *xq,
+         uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
+    const char *pf = (const char *)w + 4 * rb + LV_ROWS4_PREFETCH; /* prefetches never fault */
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m128 acc[4];
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
     for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
         _mm_prefetch(pf, _MM_HINT_T0);
         _mm_prefetch(pf + 64, _MM_HINT_T0);
         const uint8_t *blk = w + (size_t)ib * bsz;
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)scale(blk), (short)scale(blk + rb), (short)scale(blk + 2 * rb),
-                                                      (short)scale(blk + 3 * rb), 0, 0, 0, 0));
-        float dd[4];
-        _mm_storeu_ps(dd, _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x[ib].d))));
-        const __m256i yv = _mm256_loadu_si256((const __m256i *)x[ib].qs);
+        __m256i lv[4], av[4];
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            const __m256i lv = levels(blk + r * rb);
-            const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(lv, lv), _mm256_sign_epi8(yv, lv));
-            acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(_mm256_set1_ps(dd[r]), _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones))));
+            lv[r] = levels(blk + r * rb);
+            av[r] = _mm256_sign_epi8(lv[r], lv[r]);
+        }
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)lv_scale(blk), (short)lv_scale(blk + rb),
+                                                      (short)lv_scale(blk + 2 * rb), (short)lv_scale(blk + 3 * rb), 0, 0, 0, 0));
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) {
+            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+            __m256i l[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) l[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])), ones);
+            const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(l[0], l[1]), _mm256_unpackhi_epi32(l[0], l[1]));
+            const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(l[2], l[3]), _mm256_unpackhi_epi32(l[2], l[3]));
+            const __m256i h = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
+            const __m128i p = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
         }
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < 4; r++) out[r] = hsum8(acc[r]);
+    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
 }
 
-#define GEMM_Q_32(name, btype, levels, dotq)                                                      \
-    static inline __m256i name##_lv(const uint8_t *blk) { return levels((const btype *)blk); }  \
-    static inline uint16_t name##_d(const uint8_t *blk) { return ((const btype *)blk)->d; }     \
-    static void name(const void *w, uint64_t row_bytes, int nr, const void *xq, uint64_t xq_bytes, \
-                     int nt, float *y, int64_t y_stride, int64_t n) {                           \
-        const __m256i ones = _mm256_set1_epi16(1);                                              \
-        const int64_t nb = n / 32;                                                              \
-        int r = 0;                                                                              \
-        if (nt == 1)                                                                            \
-            for (; r + 4 <= nr; r += 4)                                                         \
-                rows4_32((const uint8_t *)w + (uint64_t)r * row_bytes, row_bytes, xq, nb, y + r, \
-                         sizeof(btype), name##_lv, name##_d);                                   \
-        for (; r < nr; r++) {                                                                   \
-            const btype *b = (const btype *)((const uint8_t *)w + (uint64_t)r * row_bytes);     \
-            for (int t0 = 0; t0 < nt; t0 += GQ) {                                               \
-                const int g = MX_MIN(GQ, nt - t0);                                              \
-                if (g == 1) { /* one token: the dot itself (its accumulator stays in a register) */ \
-                    y[(int64_t)t0 * y_stride + r] =                                             \
-                        dotq(b, (const uint8_t *)xq + (uint64_t)t0 * xq_bytes, n);              \
-                    continue;                                                                   \
-                }                                                                               \
-                __m256 acc[GQ];                                                                 \
-                for (int t = 0; t < g; t++) acc[t] = _mm256_setzero_ps();                       \
-                for (int64_t ib = 0; ib < nb; ib++) {                                           \
-                    const __m256i lv = levels(&b[ib]);                                          \
-                    const __m256i av = _mm256_sign_epi8(lv, lv);                                \
-                    const float dw = _cvtsh_ss(b[ib].d);                                    \
-                    for (int t = 0; t < g; t++) {                                               \
-                        const mx_block_q8_0 *yb =                                               \
-                            (const mx_block_q8_0 *)((const uint8_t *)xq + (uint64_t)(t0 + t) * xq_bytes) + ib; \
-                        const __m256i yv = _mm256_loadu_si256((const __m256i *)yb->qs);         \
-                        const __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(yv, lv));   \
-                        const __m256 sv = _mm256_cvtepi32_ps(_mm256_madd_epi16(p, ones));       \
-                        const float dd = dw * _cvtsh_ss(yb->d);                             \
-                        acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(_mm256_set1_ps(dd), sv));  \
-                    }                                                                           \
-                }                                                                               \
-                for (int t = 0; t < g; t++) y[(int64_t)(t0 + t) * y_stride + r] = hsum8(acc[t]); \
-            }                                                                                   \
-        }                                                                                       \
+/* Tile products: four rows at a time (the rest by dot_q), tokens four at a time inner. */
+#define GEMM_LV(name, levels, btype, dotq)                                                         \
+    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
+    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
+    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
+    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
+    static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
+                     int64_t ys, int64_t n) {                                                       \
+        void (*const r4[4])(const uint8_t *, uint64_t, const uint8_t *, uint64_t, int64_t, float *, int64_t) = \
+            {name##_r4_1, name##_r4_2, name##_r4_3, name##_r4_4};                                  \
+        int r = 0;                                                                                 \
+        for (; r + 4 <= nr; r += 4)                                                                \
+            for (int t0 = 0; t0 < nt; t0 += 4)                                                     \
+                r4[MX_MIN(4, nt - t0) - 1]((const uint8_t *)w + (uint64_t)r * rb, rb,               \
+                                           (const uint8_t *)xq + (uint64_t)t0 * xb, xb, n / 32, y + (int64_t)t0 * ys + r, ys); \
+        for (; r < nr; r++)                                                                        \
+            for (int t = 0; t < nt; t++)                                                           \
+                y[(int64_t)t * ys + r] = dotq((const uint8_t *)w + (uint64_t)r * rb, (const uint8_t *)xq + (uint64_t)t * xb, n); \
     }
-GEMM_Q_32(gemmq_q4_0_avx2_tile, mx_block_q4_0, q4_0_levels, dotq_q4_0_avx2)
-GEMM_Q_32(gemmq_q5_0_avx2_tile, mx_block_q5_0, q5_0_levels, dotq_q5_0_avx2)
+GEMM_LV(gemmq_q4_0_avx2_tile, q4_0_levels, mx_block_q4_0, dotq_q4_0_avx2)
+GEMM_LV(gemmq_q5_0_avx2_tile, q5_0_levels, mx_block_q5_0, dotq_q5_0_avx2)
+#undef GEMM_LV
 
 /* The tile kernels take rows outer and every token inner, so each row meets the activations of
  * all the step's tokens: a 512-token step at width 1152 is 600 KiB of them, past L2, read again

@@ -155,24 +155,22 @@ static void to_f32_by_levels(levels_fn levels, size_t bs, const void *row, float
         for (int j = 0; j < 32; j++) out[j] = d * (float)q[j];
     }
 }
-/* Against Q8_0 activations, in the 8-lane order of the Q8_0 integer dot: lane k of a block
- * gets the exact sum over elements 4k .. 4k+3, times dw * dx (exact: two f16 values), added to
- * the lane's running sum; the lanes are reduced as in the F32 dot. The AVX2 kernels perform the
- * same operations (bit-identical). */
+/* Against Q8_0 activations, as a Q8_0 row of the same levels and scales would be (the levels
+ * fit in int8, so this is Q8_0's dot_q exactly): per block the exact int32 sum P of level times
+ * activation byte, times dw * dx (exact: two f16 values), added to one running sum in block
+ * order. The AVX2 kernels perform the same operations (bit-identical). */
 static float dotq_by_levels(levels_fn levels, size_t bs, const void *row, const void *xq, int64_t n) {
     const mx_block_q8_0 *y = xq;
-    float acc[8] = {0};
+    float acc = 0.0f;
     for (int64_t ib = 0; ib < n / 32; ib++) {
         int q[32];
         const float dd = levels((const uint8_t *)row + (size_t)ib * bs, q) * mx_f16_to_f32(y[ib].d);
-        for (int k = 0; k < 8; k++) {
-            int32_t sum = 0;
-            for (int e = 4 * k; e < 4 * k + 4; e++) sum += q[e] * y[ib].qs[e];
-            const float t = dd * (float)sum;
-            acc[k] = acc[k] + t;
-        }
+        int32_t p = 0;
+        for (int e = 0; e < 32; e++) p += q[e] * y[ib].qs[e];
+        const float t = dd * (float)p;
+        acc = acc + t;
     }
-    return lanes_sum(acc);
+    return acc;
 }
 static void to_f32_q4_0_ref(const void *row, float *out, int64_t n) {
     to_f32_by_levels(q4_0_levels, sizeof(mx_block_q4_0), row, out, n);
