@@ -93,9 +93,6 @@ static float dot_q4_0_avx2(const void *row, const float *x, int64_t n) {
 static void axpy_q4_0_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q4_0_avx2, MX_QK4_0, sizeof(mx_block_q4_0), a, row, y, n);
 }
-/* Against Q8_0: levels -8..7 times int8 through the sign trick (maddubs needs one unsigned
- * operand), 8 exact int32 lanes per block (lane k: elements 4k .. 4k+3), each times dw * dx and
- * added to its lane with a separate multiply and add: the reference's operations. */
 /* Decode reads each row once from memory: ask for the bytes KQ_PREFETCH ahead of each block
  * (as the Q8_0 and f32-activation dots do; see kernels_avx2.c). */
 #define KQ_PREFETCH 1024
@@ -103,7 +100,7 @@ static inline void kq_prefetch(const void *p, size_t bytes) {
     for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + KQ_PREFETCH + o, _MM_HINT_T0);
 }
 
-/* dotq_q4_0_avx2: with the four-row kernel below. */
+/* The integer dot of Q4_0 and Q5_0: with their four-row kernel below. */
 
 /* ---- Q5_0 --------------------------------------------------------------------------------- */
 
