@@ -660,11 +660,11 @@ static kv_run kv_run_at(const mx_engine *e, const attn_item *it, bool values, in
                     mx_kernels_get(kv->type)};
 }
 
-/* Scores of keys j0 .. j1-1 for the item's heads into p ([hpi][max_keys], key j at j - k0). */
-static void item_scores(const attn_task *a, const attn_item *it, float *p, int64_t j0, int64_t j1) {
+/* Scores of the item's visible keys for its heads into p ([hpi][max_keys], key j at j - k0). */
+static void item_scores(const attn_task *a, const attn_item *it, float *p) {
     const int hd = a->e->hp.head_dim;
-    for (int64_t j = j0; j < j1;) {
-        const kv_run run = kv_run_at(a->e, it, false, j, j1 - 1);
+    for (int64_t j = it->k0; j <= it->qpos;) {
+        const kv_run run = kv_run_at(a->e, it, false, j, it->qpos);
         run.k->attn_scores(run.rows, run.row_bytes, run.n, it->q, hd, a->hpi, p + (j - it->k0), a->e->max_keys, hd);
         j += run.n;
     }
@@ -712,7 +712,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
     float *p = a->e->scores + (int64_t)ith * a->e->max_keys * a->hpi; /* [hpi][max_keys] */
     for (int64_t item = ith; item < a->n_items; item += nth) {
         const attn_item it = attn_item_at(a, item);
-        item_scores(a, &it, p, it.k0, it.qpos + 1);
+        item_scores(a, &it, p);
         for (int i = 0; i < a->hpi; i++) head_softmax(a, p + (int64_t)i * a->e->max_keys, it.qpos - it.k0 + 1);
         item_values(a, &it, p);
     }
