@@ -292,6 +292,22 @@ static float dot_q6_k_avx2(const void *row, const float *x, int64_t n) {
 static void axpy_q6_k_avx2(float a, const void *row, float *y, int64_t n) {
     axpy_decoded(to_f32_q6_k_avx2, MX_QK_K, sizeof(mx_block_q6_k), a, row, y, n);
 }
+/* A Q6_K block's 16 int8 scales as madd operands: scv[k] holds scale 2k in every 16-bit lane
+ * of the low 128-bit half and scale 2k + 1 in the high half (a maddubs result of 32 elements is
+ * two groups of 16); sc16 is all 16 widened, against the activations' bsums. */
+static inline __attribute__((always_inline)) void q6_k_scales(const int8_t *sc, __m256i scv[8], __m256i *sc16) {
+    const __m256i s = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc)); /* 0..7 | 8..15 */
+    *sc16 = s;
+    const __m256i half[2] = {_mm256_permute4x64_epi64(s, 0x44), _mm256_permute4x64_epi64(s, 0xEE)};
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) { /* word 2k' of the half in the low lanes, 2k' + 1 in the high */
+        const int k2 = k % 4;
+        const __m256i ctrl = _mm256_set_m128i(_mm_set1_epi16((short)(0x0302 + 0x0404 * k2)),
+                                              _mm_set1_epi16((short)(0x0100 + 0x0404 * k2)));
+        scv[k] = _mm256_shuffle_epi8(half[k / 4], ctrl);
+    }
+}
+
 /* Levels u = q + 32 in 0..63 as unsigned bytes (maddubs pairs <= 2 * 63 * 128, no saturation),
  * each 16-element group times its int8 scale by madd; then isum = A - 32 sum_j sc_j bsums_j. */
 static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
@@ -301,9 +317,9 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
         kq_prefetch(&b[ib], sizeof b[ib]);
-        const int8_t *sc = b[ib].scales;
-        const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums),
-                                                        _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc))));
+        __m256i scv[8], sc16;
+        q6_k_scales(b[ib].scales, scv, &sc16);
+        const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), sc16));
         __m256i acc = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
@@ -319,10 +335,7 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
             for (int k = 0; k < 4; k++) {
                 const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 128 * h + 32 * k));
-                const int j = 8 * h + 2 * k;
-                const __m256i scv = _mm256_inserti128_si256(
-                    _mm256_castsi128_si256(_mm_set1_epi16(sc[j])), _mm_set1_epi16(sc[j + 1]), 1);
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], yv), scv));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], yv), scv[4 * h + k]));
             }
         }
         const int32_t isum = hsum_i32(acc) - 32 * bsum;
@@ -435,8 +448,8 @@ static void gemmq_q6_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, cons
             const int g = MX_MIN(GQ, nt - t0);
             float s[GQ] = {0};
             for (int64_t ib = 0; ib < nb; ib++) {
-                const int8_t *sc = b[ib].scales;
-                __m256i u[8], scv[8];
+                __m256i u[8], scv[8], sc16;
+                q6_k_scales(b[ib].scales, scv, &sc16);
                 for (int h = 0; h < 2; h++) {
                     const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
                     const __m256i qb = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
@@ -449,10 +462,6 @@ static void gemmq_q6_k_avx2_tile(const void *w, uint64_t row_bytes, int nr, cons
                     u[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
                                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
                 }
-                for (int k = 0; k < 8; k++)
-                    scv[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(sc[2 * k])),
-                                                     _mm_set1_epi16(sc[2 * k + 1]), 1);
-                const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
                 const float d = _cvtsh_ss(b[ib].d);
                 for (int t = 0; t < g; t++) {
                     const mx_block_q8_k *yb =
