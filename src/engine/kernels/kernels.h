@@ -1,6 +1,7 @@
 /* kernels.h: the math kernels of the native engine: one function table per weight type (dot
- * product with an f32 vector, row conversion to and from f32, scaled accumulation), a scalar
- * reference for every entry and SIMD siblings picked once at start-up after a CPUID check.
+ * product with an f32 vector, row conversion to and from f32, scaled accumulation, the integer
+ * path of quantised types, attention over cached rows of the KV types), a scalar reference for
+ * every entry and SIMD siblings picked once at start-up after a CPUID check.
  *
  * Adding a weight type or an instruction set is adding table entries:
  *  - a reference implementation `*_ref` in kernels_ref.c, registered in mx_kernels_ref();
