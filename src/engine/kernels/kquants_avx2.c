@@ -5,17 +5,12 @@
 #include "engine/kernels/kquants.h"
 
 #include "common/util.h"
+#include "engine/kernels/avx2_common.h"
 
 #include <immintrin.h>
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-/* The lane reduction of kernels_avx2.c's hsum8 (and of the reference). */
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-}
 static inline int32_t hsum_i32(__m256i v) {
     __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
@@ -570,10 +565,7 @@ lv_rows4(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t *w,
             __m256i l[4];
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) l[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])), ones);
-            const __m256i s01 = _mm256_add_epi32(_mm256_unpacklo_epi32(l[0], l[1]), _mm256_unpackhi_epi32(l[0], l[1]));
-            const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(l[2], l[3]), _mm256_unpackhi_epi32(l[2], l[3]));
-            const __m256i h = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
-            const __m128i p = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+            const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
             const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
             acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
         }
