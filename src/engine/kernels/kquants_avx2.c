@@ -210,6 +210,7 @@ static inline __attribute__((always_inline)) void kq45_unpack(const void *blk, c
     /* scales and mins as 16-bit lanes: [sc0..sc7 | mn0..mn7] */
     const __m256i sm = _mm256_cvtepu8_epi16(_mm_setr_epi32((int)sc03, (int)sc47, (int)mn03, (int)mn47));
     const __m256i scl = _mm256_permute2x128_si256(sm, sm, 0x00); /* the scales in both halves */
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++) /* word j of each half in every 16-bit lane */
         u->scv[j] = _mm256_shuffle_epi8(scl, _mm256_set1_epi16((int16_t)(0x0100 + 0x0202 * j)));
     const __m128i mn = _mm256_extracti128_si256(sm, 1);
