@@ -1,9 +1,12 @@
-/* avx2_common.h: small AVX2 helpers shared by kernels_avx2.c and kquants_avx2.c (included only
- * by files compiled with the AVX2 flags). */
+/* avx2_common.h: AVX2 helpers shared by kernels_avx2.c and kquants_avx2.c (included only by
+ * files compiled with the AVX2 flags). */
 #ifndef MX_AVX2_COMMON_H
 #define MX_AVX2_COMMON_H
 
+#include "engine/kernels/kernels.h"
+
 #include <immintrin.h>
+#include <string.h>
 
 /* (a0+a4 + a2+a6) + (a1+a5 + a3+a7): the reference's lane reduction. */
 static inline float hsum8(__m256 v) {
@@ -20,6 +23,65 @@ static inline __m128i sum4_epi32(__m256i l0, __m256i l1, __m256i l2, __m256i l3)
     const __m256i s23 = _mm256_add_epi32(_mm256_unpacklo_epi32(l2, l3), _mm256_unpackhi_epi32(l2, l3));
     const __m256i h = _mm256_add_epi32(_mm256_unpacklo_epi64(s01, s23), _mm256_unpackhi_epi64(s01, s23));
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* The f16 scale that starts a Q8_0, Q4_0 or Q5_0 block. */
+static inline uint16_t block_scale(const uint8_t *blk) {
+    uint16_t d;
+    memcpy(&d, blk, 2);
+    return d;
+}
+
+/* Four weight rows against up to four tokens' Q8_0 activation blocks (decode and small
+ * batches), for any weight type of 32-element blocks that starts with an f16 scale and whose
+ * levels fit in int8 (`levels` widens a block to 32 signed bytes; bsz: bytes per block). Per
+ * block the four rows' exact sums P for one token land in the four lanes of one vector
+ * (sum4_epi32) and lane r takes acc = acc + (d_w d_x) * P, Q8_0's dot_q operations: four
+ * independent sequential accumulators per token, one per row. A block's levels (and their
+ * magnitudes, for the sign trick: maddubs needs one unsigned operand) are made once for all
+ * the tokens.
+ * The four rows are read as four streams, so a prefetch a fixed distance ahead of each would
+ * mostly land in the rows being read; instead the next four rows are prefetched linearly,
+ * 4 blocks per step, ROWS4_PREFETCH bytes ahead of their start. Measured on the mapped Q8_0
+ * model (2 threads, 1152-wide rows, one token): 10.1 GB/s with per-stream prefetch, 18-19
+ * GB/s this way (one row at a time with a per-row prefetch: 15-19 GB/s). */
+#define ROWS4_PREFETCH 1024
+static inline __attribute__((always_inline)) void
+rows4_levels(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t *w, uint64_t rb,
+             const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
+    const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH; /* prefetches never fault */
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m128 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
+#pragma GCC unroll 4
+        for (size_t o = 0; o < 4 * bsz; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        const uint8_t *blk = w + (size_t)ib * bsz;
+        __m256i lv[4], av[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            lv[r] = levels(blk + r * rb);
+            av[r] = _mm256_sign_epi8(lv[r], lv[r]);
+        }
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)block_scale(blk), (short)block_scale(blk + rb),
+                                                      (short)block_scale(blk + 2 * rb),
+                                                      (short)block_scale(blk + 3 * rb), 0, 0, 0, 0));
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) {
+            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+            __m256i l[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                l[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])), ones);
+            const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
+            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
 }
 
 #endif

@@ -272,61 +272,16 @@ static float dot_q_q8_0_avx2(const void *row, const void *xq, int64_t n) {
     return acc;
 }
 
-/* Four rows against up to four tokens (decode and small batches): per block the four rows'
- * exact sums P for one token land in the four lanes of one vector (one horizontal reduction
- * for all four) and each lane takes acc = acc + (d_w d_x) * P, the dot's operations: four
- * independent sequential accumulators per token, one per row. The weight blocks are loaded
- * (and their magnitudes taken) once for all the tokens.
- * The four rows are read as four streams, so a prefetch a fixed distance ahead of each would
- * mostly land in the rows being read; instead the next four rows are prefetched linearly,
- * 4 blocks (136 bytes) per step, Q8_ROWS4_PREFETCH bytes ahead of their start. Measured on the
- * mapped Q8_0 model (2 threads, 1152-wide rows, one token): 10.1 GB/s with per-stream
- * prefetch, 18-19 GB/s this way (one row at a time with a per-row prefetch: 15-19 GB/s). */
-#define Q8_ROWS4_PREFETCH 1024
-static inline __attribute__((always_inline)) void
-q8_0_rows4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out,
-           int64_t ys, const int nt) {
-    const mx_block_q8_0 *w0 = (const mx_block_q8_0 *)w, *w1 = (const mx_block_q8_0 *)(w + rb),
-                        *w2 = (const mx_block_q8_0 *)(w + 2 * rb), *w3 = (const mx_block_q8_0 *)(w + 3 * rb);
-    const char *pf = (const char *)w + 4 * rb + Q8_ROWS4_PREFETCH; /* prefetches never fault */
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m128 acc[4];
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * sizeof(mx_block_q8_0)) {
-        _mm_prefetch(pf, _MM_HINT_T0);
-        _mm_prefetch(pf + 64, _MM_HINT_T0);
-        _mm_prefetch(pf + 128, _MM_HINT_T0);
-        const __m256i q0 = _mm256_loadu_si256((const __m256i *)w0[ib].qs);
-        const __m256i q1 = _mm256_loadu_si256((const __m256i *)w1[ib].qs);
-        const __m256i q2 = _mm256_loadu_si256((const __m256i *)w2[ib].qs);
-        const __m256i q3 = _mm256_loadu_si256((const __m256i *)w3[ib].qs);
-        const __m256i a0 = _mm256_sign_epi8(q0, q0), a1 = _mm256_sign_epi8(q1, q1);
-        const __m256i a2 = _mm256_sign_epi8(q2, q2), a3 = _mm256_sign_epi8(q3, q3);
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)w0[ib].d, (short)w1[ib].d, (short)w2[ib].d,
-                                                      (short)w3[ib].d, 0, 0, 0, 0));
-#pragma GCC unroll 4
-        for (int t = 0; t < nt; t++) {
-            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-            /* the sign trick of q8_0_block_lanes, with |w| shared by the tokens */
-            const __m256i l0 = _mm256_madd_epi16(_mm256_maddubs_epi16(a0, _mm256_sign_epi8(qx, q0)), ones);
-            const __m256i l1 = _mm256_madd_epi16(_mm256_maddubs_epi16(a1, _mm256_sign_epi8(qx, q1)), ones);
-            const __m256i l2 = _mm256_madd_epi16(_mm256_maddubs_epi16(a2, _mm256_sign_epi8(qx, q2)), ones);
-            const __m256i l3 = _mm256_madd_epi16(_mm256_maddubs_epi16(a3, _mm256_sign_epi8(qx, q3)), ones);
-            const __m128i p = sum4_epi32(l0, l1, l2, l3);
-            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
-            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
-        }
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
+/* Decode and small batches: four rows against up to four tokens (rows4_levels, avx2_common.h);
+ * a Q8_0 block's levels are its bytes. */
+static inline __m256i q8_0_levels(const uint8_t *blk) {
+    return _mm256_loadu_si256((const __m256i *)((const mx_block_q8_0 *)blk)->qs);
 }
 
 #define Q8_ROWS4(T)                                                                              \
     static void q8_0_rows4_##T(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb,  \
                                int64_t nb, float *out, int64_t ys) {                           \
-        q8_0_rows4(w, rb, xq, xb, nb, out, ys, T);                                               \
+        rows4_levels(q8_0_levels, sizeof(mx_block_q8_0), w, rb, xq, xb, nb, out, ys, T);       \
     }
 Q8_ROWS4(1) Q8_ROWS4(2) Q8_ROWS4(3) Q8_ROWS4(4)
 #undef Q8_ROWS4

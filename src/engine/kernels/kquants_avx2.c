@@ -504,13 +504,6 @@ static inline __m256i q5_0_levels(const uint8_t *blk) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
 }
-/* The block's f16 scale: both layouts start with it. */
-static inline uint16_t lv_scale(const uint8_t *blk) {
-    uint16_t d;
-    memcpy(&d, blk, 2);
-    return d;
-}
-
 /* One row: per block P = the exact sum of the 32 products, acc = acc + (dw dx) * P. */
 static inline __attribute__((always_inline)) float
 dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, const void *xq, int64_t n) {
@@ -522,7 +515,7 @@ dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, c
         kq_prefetch(blk, bsz);
         const __m256i lv = levels(blk), yv = _mm256_loadu_si256((const __m256i *)y[ib].qs);
         const int32_t p = hsum_i32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(lv, lv), _mm256_sign_epi8(yv, lv)), ones));
-        const float dd = _cvtsh_ss(lv_scale(blk)) * _cvtsh_ss(y[ib].d);
+        const float dd = _cvtsh_ss(block_scale(blk)) * _cvtsh_ss(y[ib].d);
         acc = acc + dd * (float)p;
     }
     return acc;
@@ -534,53 +527,13 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
     return dotq_lv(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
 }
 
-/* Four rows against up to four tokens, as Q8_0's q8_0_rows4 (kernels_avx2.c): a block's levels
- * (and their magnitudes) are built once for all the tokens; per token the four rows' sums P land
- * in the four lanes of one vector (unpacks and adds), and lane r takes acc = acc + (dw dx) * P,
- * the dot's operations. The next four rows are prefetched linearly. */
-#define LV_ROWS4_PREFETCH 1024
-static inline __attribute__((always_inline)) void
-lv_rows4(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t *w, uint64_t rb, const uint8_t *xq,
-         uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
-    const char *pf = (const char *)w + 4 * rb + LV_ROWS4_PREFETCH; /* prefetches never fault */
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m128 acc[4];
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
-        _mm_prefetch(pf, _MM_HINT_T0);
-        _mm_prefetch(pf + 64, _MM_HINT_T0);
-        const uint8_t *blk = w + (size_t)ib * bsz;
-        __m256i lv[4], av[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            lv[r] = levels(blk + r * rb);
-            av[r] = _mm256_sign_epi8(lv[r], lv[r]);
-        }
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)lv_scale(blk), (short)lv_scale(blk + rb),
-                                                      (short)lv_scale(blk + 2 * rb), (short)lv_scale(blk + 3 * rb), 0, 0, 0, 0));
-#pragma GCC unroll 4
-        for (int t = 0; t < nt; t++) {
-            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-            __m256i l[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) l[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])), ones);
-            const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
-            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
-            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
-        }
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
-}
-
-/* Tile products: four rows at a time (the rest by dot_q), tokens four at a time inner. */
+/* Tile products: four rows at a time (rows4_levels, avx2_common.h; the rest by dot_q), tokens
+ * four at a time inner. */
 #define GEMM_LV(name, levels, btype, dotq)                                                         \
-    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
-    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
-    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
-    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { lv_rows4(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
+    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
+    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
+    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
+    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                       \
         void (*const r4[4])(const uint8_t *, uint64_t, const uint8_t *, uint64_t, int64_t, float *, int64_t) = \
