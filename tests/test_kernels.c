@@ -139,6 +139,21 @@ static void test_helpers(void) {
     free(x); free(w); free(y);
 }
 
+/* The tile product as the engine calls it: weights and tokens packed (kernels.h), then one
+ * product; strided rows in, y[t * ys + r] out. */
+static void packed_gemm(mx_gemm_f32_fn gemm, const float *w, int64_t ws, int nr, const float *x,
+                        int64_t xs, int nt, float *y, int64_t ys, int64_t n) {
+    float *wp = malloc((size_t)mx_gemm_packed_floats(nr, MX_GEMM_WB, n) * 4 + 4);
+    float *xp = malloc((size_t)mx_gemm_packed_floats(nt, MX_GEMM_XB, n) * 4 + 4);
+    float *scratch = malloc(MX_GEMM_SCRATCH_FLOATS * 4);
+    for (int r = 0; r < nr; r += MX_GEMM_WB)
+        mx_gemm_pack_block(w + r * ws, ws, MX_MIN(MX_GEMM_WB, nr - r), MX_GEMM_WB, n, wp + r * n);
+    for (int t = 0; t < nt; t += MX_GEMM_XB)
+        mx_gemm_pack_block(x + t * xs, xs, MX_MIN(MX_GEMM_XB, nt - t), MX_GEMM_XB, n, xp + t * n);
+    gemm(wp, nr, xp, nt, y, ys, n, scratch);
+    free(wp); free(xp); free(scratch);
+}
+
 /* The prefill path (dequantise a tile, f32 tile product) must give the same bits as the decode
  * path (the type's own dot): the f32 dot of a dequantised row equals the type's dot exactly,
  * and the tile product equals the f32 dot exactly, for each kernel set. */
@@ -162,7 +177,7 @@ static void test_prefill_equals_decode(void) {
                 k->from_f32(w + r * n, q + r * rb, n);
                 k->to_f32(q + r * rb, deq + r * n, n);
             }
-            gemm(deq, n, nr, x, n, nt, y, nr, n);
+            packed_gemm(gemm, deq, n, nr, x, n, nt, y, nr, n);
             for (int t = 0; t < nt; t++)
                 for (int r = 0; r < nr; r++) {
                     const float direct = k->dot(q + r * rb, x + t * n, n);
@@ -248,7 +263,7 @@ static void test_attention(void) {
  * larger than n check the addressing. */
 static void test_gemm_shapes(void) {
     const int64_t ns[] = {1, 7, 8, 24, 33, 64, 100, 250, 259, 1000, 1152, 2091, 4150};
-    const int shapes[][2] = {{1, 1}, {3, 2}, {4, 3}, {5, 4}, {7, 13}, {16, 12}, {17, 25}, {33, 7}};
+    const int shapes[][2] = {{1, 1}, {3, 2}, {4, 3}, {5, 4}, {7, 13}, {16, 12}, {17, 25}, {33, 7}, {6, 50}, {37, 52}};
     for (int set = 0; set < 2; set++) {
         if (set == 1 && !mx_kernels_have_avx2()) break;
         const mx_gemm_f32_fn gemm = set ? mx_gemm_f32_avx2_fn() : mx_gemm_f32_ref_fn();
@@ -263,7 +278,7 @@ static void test_gemm_shapes(void) {
                 for (int64_t i = 0; i < nr * ws; i++) w[i] = frand();
                 for (int64_t i = 0; i < nt * xs; i++) x[i] = frand();
                 for (int64_t i = 0; i < nt * ys; i++) y[i] = 12345.0f;
-                gemm(w, ws, nr, x, xs, nt, y, ys, n);
+                packed_gemm(gemm, w, ws, nr, x, xs, nt, y, ys, n);
                 int same = 1, untouched = 1;
                 for (int t = 0; t < nt; t++) {
                     for (int r = 0; r < nr; r++) same &= y[t * ys + r] == dot(w + r * ws, x + t * xs, n);

@@ -35,8 +35,7 @@ typedef struct mx_layer_w {
 } mx_layer_w;
 
 #define MX_MAX_ROPE_CFG 8
-#define MM_TILE_FLOATS 32768   /* prefill weight tile, see mm_worker() */
-#define MM_TILE_MAX_ROWS 16
+#define MM_TILE_ROWS 32        /* weight rows of a prefill tile, see mm_worker() */
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
@@ -64,8 +63,10 @@ struct mx_engine {
     float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
     float *scores;                /* [n_threads][min(GQA group, MX_MAX_GQA_GROUP)][max_keys] */
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
-    float *tile;                  /* [n_threads][tile_floats]: f32 weight tiles for prefill */
-    uint8_t *xq;                  /* quantised activations of a matrix product, see mm_run() */
+    float *tile;                  /* [n_threads][tile_floats]: packed f32 weight tiles for
+                                   * prefill, their conversion rows and the product's scratch */
+    uint8_t *xq;                  /* quantised or packed activations of a matrix product, see
+                                   * mm_run() */
     uint64_t xq_slot[MM_MAX_JOBS]; /* bytes of each of its slots */
     int64_t *tok_pos;             /* [n_batch]: position of each row of the step */
     int32_t *tok_seg;             /* [n_batch]: which segment (sequence) each row belongs to */
@@ -212,6 +213,12 @@ void mx_engine_free(mx_engine *e) {
     free(e);
 }
 
+/* Bytes per token of a matrix's prepared activations: its quantised row, or the token's
+ * packed f32 copy (the f32 path). */
+static uint64_t mm_x_bytes(const mx_mat *m) {
+    return m->vk ? m->xq_bytes : (uint64_t)m->n_in * sizeof(float);
+}
+
 static float *scratch(int64_t a, int64_t b, mixlm_status *st) {
     uint64_t n;
     if (*st) return NULL;
@@ -348,26 +355,29 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->scores = scratch((int64_t)p.n_threads * MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP), e->max_keys, &st);
-    e->tile_floats = MX_MAX((int64_t)MM_TILE_FLOATS, MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim));
+    const int64_t widest_in = MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim);
+    e->tile_floats = (MM_TILE_ROWS + MX_GEMM_WB) * widest_in + MX_GEMM_SCRATCH_FLOATS;
     e->tile = scratch(p.n_threads, e->tile_floats, &st);
     e->out_rows = scratch(MX_MIN((int64_t)MX_OUT_ROWS, B), hp->n_vocab, &st);
-    /* Quantised activations: slot 0 holds the rows of any matrix (the widest input), slots 1
-     * and 2 serve tasks whose matrices want different vec_types of the same input (n_in = E). */
+    /* Activations prepared once per matrix product (quantised rows, or the packed f32 tokens
+     * of a prefill product): slot 0 holds those of any matrix (the widest input), slots 1 and
+     * 2 serve tasks whose matrices want different forms of the same input (n_in = E). */
     if (!st) {
         uint64_t widest = 0, widest_e = 0, total = 0;
         const mx_mat *all[2] = {&e->embd, &e->output};
-        for (int i = 0; i < 2; i++) widest = MX_MAX(widest, all[i]->xq_bytes);
+        for (int i = 0; i < 2; i++) widest = MX_MAX(widest, mm_x_bytes(all[i]));
         widest_e = widest;
         for (int il = 0; il < hp->n_layer; il++) {
             const mx_layer_w *l = &e->layers[il];
             const mx_mat *ms[7] = {&l->wq, &l->wk, &l->wv, &l->wo, &l->gate, &l->up, &l->down};
             for (int i = 0; i < 7; i++) {
-                widest = MX_MAX(widest, ms[i]->xq_bytes);
-                if (ms[i]->n_in == E) widest_e = MX_MAX(widest_e, ms[i]->xq_bytes);
+                widest = MX_MAX(widest, mm_x_bytes(ms[i]));
+                if (ms[i]->n_in == E) widest_e = MX_MAX(widest_e, mm_x_bytes(ms[i]));
             }
         }
+        const uint64_t B3 = (uint64_t)(B + MX_GEMM_XB - 1) / MX_GEMM_XB * MX_GEMM_XB;
         for (int s = 0; s < MM_MAX_JOBS; s++) {
-            e->xq_slot[s] = (uint64_t)B * (s == 0 ? widest : widest_e);
+            e->xq_slot[s] = B3 * (s == 0 ? widest : widest_e);
             total += e->xq_slot[s];
         }
         if (total > 0 && !(e->xq = mx_aligned_alloc(64, (size_t)total))) st = MIXLM_ERR_NOMEM;
@@ -402,7 +412,7 @@ typedef struct mm_job {
     int64_t x_stride;
     float *y;
     int64_t y_stride;
-    int q;                /* integer path: slot of the quantised x; -1: f32 path */
+    int q;                /* slot of the prepared x (quantised, or packed f32); -1: none */
 } mm_job;
 typedef struct mm_task {
     mm_job jobs[MM_MAX_JOBS];
@@ -410,37 +420,52 @@ typedef struct mm_task {
     int n_tok;
     float *tile;          /* [n_threads][tile_floats] */
     int64_t tile_floats;
-    /* quantised activations: slot s holds n_tok rows of q_bytes[s] made by q_job[s]'s vk */
+    /* prepared activations: slot s holds q_job[s]'s x for all n_tok tokens, as rows of
+     * q_bytes[s] quantised by its vk, or (vk NULL) packed in blocks of MX_GEMM_XB tokens */
     int n_q;
     uint8_t *q_rows[MM_MAX_JOBS];
     uint64_t q_bytes[MM_MAX_JOBS];
     const mm_job *q_job[MM_MAX_JOBS];
 } mm_task;
 
-/* Quantise the task's activation rows (slot x token items, split by thread). */
-static void mm_quant_worker(void *ctx, int ith, int nth) {
+/* Items of slot s: one token (quantised) or one block of MX_GEMM_XB tokens (packed). */
+static int64_t mm_slot_items(const mm_task *task, int s) {
+    return task->q_job[s]->w->vk ? task->n_tok : (task->n_tok + MX_GEMM_XB - 1) / MX_GEMM_XB;
+}
+
+/* Prepare the task's activations (slot x item, split by thread). */
+static void mm_prep_worker(void *ctx, int ith, int nth) {
     const mm_task *task = ctx;
+    int64_t total = 0;
+    for (int s = 0; s < task->n_q; s++) total += mm_slot_items(task, s);
     int64_t i0, i1;
-    mx_split_rows((int64_t)task->n_q * task->n_tok, ith, nth, &i0, &i1);
+    mx_split_rows(total, ith, nth, &i0, &i1);
+    int s = 0;
+    int64_t first = 0; /* first item of slot s */
     for (int64_t i = i0; i < i1; i++) {
-        const int s = (int)(i / task->n_tok), t = (int)(i % task->n_tok);
+        while (i >= first + mm_slot_items(task, s)) first += mm_slot_items(task, s++);
         const mm_job *jb = task->q_job[s];
-        jb->w->vk->from_f32(jb->x + t * jb->x_stride, task->q_rows[s] + (uint64_t)t * task->q_bytes[s],
-                            jb->w->n_in);
+        const int64_t it = i - first, n = jb->w->n_in;
+        if (jb->w->vk) {
+            jb->w->vk->from_f32(jb->x + it * jb->x_stride, task->q_rows[s] + (uint64_t)it * task->q_bytes[s], n);
+        } else {
+            const int t0 = (int)it * MX_GEMM_XB;
+            mx_gemm_pack_block(jb->x + t0 * jb->x_stride, jb->x_stride, MX_MIN(MX_GEMM_XB, task->n_tok - t0),
+                               MX_GEMM_XB, n, (float *)task->q_rows[s] + (int64_t)t0 * n);
+        }
     }
 }
 
 /* Integer path (types with dot_q): the activations were quantised once for the whole task (to
  * the type's vec_type); decode and prefill alike take one tile product gemm_q over the thread's
- * rows and all tokens (one dot_q per row and token when the type has no gemm_q) (the kernel blocks for the caches itself: each weight byte
- * it loads serves many tokens, so the rows need not stay in cache). gemm_q equals dot_q bit
- * for bit (kernels.h).
+ * rows and all tokens (one dot_q per row and token when the type has no gemm_q). The kernel
+ * blocks for the caches itself: each weight byte it loads serves many tokens, so the rows need
+ * not stay in cache. gemm_q equals dot_q bit for bit (kernels.h).
  *
- * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill converts a tile
- * of rows to f32 once (exactly: those types widen exactly) into the thread's tile buffer and
- * multiplies it with every token by the f32 tile product, which reuses each loaded weight
- * across tokens and equals the dot bit for bit. A tile holds at most MM_TILE_FLOATS floats
- * (128 KiB: stays in L2 while the step's tokens stream past it).
+ * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill packs the tokens
+ * once for the task (mm_prep_worker), then each thread converts a tile of MM_TILE_ROWS rows
+ * to f32 (exactly: those types widen exactly), packs it, and multiplies it with every token by
+ * the f32 tile product, which reuses each weight across tokens and equals the dot bit for bit.
  *
  * Either way results do not depend on how a prompt is split into steps. */
 static void mm_worker(void *ctx, int ith, int nth) {
@@ -452,7 +477,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
         const uint8_t *base = w->t->data;
         int64_t r0, r1;
         mx_split_rows(w->n_out, ith, nth, &r0, &r1);
-        if (jb->q >= 0) {
+        if (w->vk && jb->q >= 0) {
             const uint8_t *xq = task->q_rows[jb->q];
             const uint64_t xb = task->q_bytes[jb->q];
             const mx_dot_q_fn dot_q = w->k->dot_q;
@@ -468,32 +493,38 @@ static void mm_worker(void *ctx, int ith, int nth) {
                              task->n_tok, jb->y + r0, jb->y_stride, w->n_in);
             continue;
         }
-        if (task->n_tok == 1) {
+        if (jb->q < 0) {
             const mx_dot_fn dot = w->k->dot;
-            for (int64_t r = r0; r < r1; r++)
-                jb->y[r] = dot(base + (uint64_t)r * w->row_bytes, jb->x, w->n_in);
+            for (int t = 0; t < task->n_tok; t++)
+                for (int64_t r = r0; r < r1; r++)
+                    jb->y[t * jb->y_stride + r] = dot(base + (uint64_t)r * w->row_bytes, jb->x + t * jb->x_stride, w->n_in);
             continue;
         }
+        const int64_t n = w->n_in;
         float *tile = task->tile + (int64_t)ith * task->tile_floats;
-        const int64_t rows = MX_MAX((int64_t)1, MX_MIN((int64_t)MM_TILE_MAX_ROWS, task->tile_floats / w->n_in));
-        for (int64_t rt = r0; rt < r1; rt += rows) {
-            const int nr = (int)MX_MIN(rows, r1 - rt);
-            const float *wt;
-            if (w->t->type == MX_TYPE_F32) {
-                wt = (const float *)(base + (uint64_t)rt * w->row_bytes);
-            } else {
-                for (int r = 0; r < nr; r++)
-                    w->k->to_f32(base + (uint64_t)(rt + r) * w->row_bytes, tile + r * w->n_in, w->n_in);
-                wt = tile;
+        float *conv = tile + MM_TILE_ROWS * n, *part = conv + MX_GEMM_WB * n;
+        for (int64_t rt = r0; rt < r1; rt += MM_TILE_ROWS) {
+            const int nr = (int)MX_MIN((int64_t)MM_TILE_ROWS, r1 - rt);
+            for (int b = 0; b < nr; b += MX_GEMM_WB) {
+                const int nb = MX_MIN(MX_GEMM_WB, nr - b);
+                const uint8_t *rows = base + (uint64_t)(rt + b) * w->row_bytes;
+                if (w->t->type == MX_TYPE_F32) {
+                    mx_gemm_pack_block((const float *)rows, n, nb, MX_GEMM_WB, n, tile + b * n);
+                } else {
+                    for (int i = 0; i < nb; i++) w->k->to_f32(rows + (uint64_t)i * w->row_bytes, conv + i * n, n);
+                    mx_gemm_pack_block(conv, n, nb, MX_GEMM_WB, n, tile + b * n);
+                }
             }
-            gemm(wt, w->n_in, nr, jb->x, jb->x_stride, task->n_tok, jb->y + rt, jb->y_stride, w->n_in);
+            gemm(tile, nr, (const float *)task->q_rows[jb->q], task->n_tok, jb->y + rt, jb->y_stride, n, part);
         }
     }
 }
 
-/* Run a task: first quantise the activations of its integer-path jobs, once per distinct
- * (input, vec_type) (the q, k and v products share one quantised input, as do gate and up),
- * on every thread when there is enough of it; then the products. */
+/* Run a task: first prepare the activations of its jobs, once per distinct (input, form): the
+ * q, k and v products share one prepared input, as do gate and up. Integer-path matrices
+ * quantise it; f32-path matrices pack it when the task has several tokens (decode's single
+ * token goes to the dot as it is). Preparation runs on every thread when there is enough of
+ * it; then the products. */
 static void mm_run(mx_engine *e, mm_task *task) {
     task->tile = e->tile;
     task->tile_floats = e->tile_floats;
@@ -504,7 +535,7 @@ static void mm_run(mx_engine *e, mm_task *task) {
         mm_job *jb = &task->jobs[j];
         const mx_mat *w = jb->w;
         jb->q = -1;
-        if (!w->vk || !w->k->dot_q) continue;
+        if (!w->vk && task->n_tok == 1) continue;
         for (int s = 0; s < task->n_q && jb->q < 0; s++) {
             const mm_job *o = task->q_job[s];
             if (o->x == jb->x && o->x_stride == jb->x_stride && o->w->vk == w->vk && o->w->n_in == w->n_in)
@@ -512,9 +543,12 @@ static void mm_run(mx_engine *e, mm_task *task) {
         }
         if (jb->q >= 0) continue;
         const int s = task->n_q;
-        if ((uint64_t)task->n_tok * w->xq_bytes > e->xq_slot[s]) continue; /* cannot happen; stay on f32 */
+        const uint64_t tokens = w->vk ? (uint64_t)task->n_tok
+                                      : (uint64_t)(task->n_tok + MX_GEMM_XB - 1) / MX_GEMM_XB * MX_GEMM_XB;
+        if (tokens * mm_x_bytes(w) > e->xq_slot[s]) continue; /* cannot happen (the engine sizes
+                                                                 * the slots); the plain dot then */
         task->q_rows[s] = slot_base;
-        task->q_bytes[s] = w->xq_bytes;
+        task->q_bytes[s] = mm_x_bytes(w);
         task->q_job[s] = jb;
         slot_base += e->xq_slot[s];
         q_elems += (int64_t)task->n_tok * w->n_in;
@@ -522,8 +556,8 @@ static void mm_run(mx_engine *e, mm_task *task) {
         task->n_q++;
     }
     if (task->n_q > 0) {
-        if (q_elems >= MM_QUANT_PAR_MIN) mx_pool_run(e->pool, mm_quant_worker, task);
-        else mm_quant_worker(task, 0, 1);
+        if (q_elems >= MM_QUANT_PAR_MIN) mx_pool_run(e->pool, mm_prep_worker, task);
+        else mm_prep_worker(task, 0, 1);
     }
     mx_pool_run(e->pool, mm_worker, task);
 }

@@ -109,6 +109,25 @@ mx_act_mul_fn mx_kernels_silu_mul(void) {
     return g_silu;
 }
 
+/* The packed layout of the f32 tile product (kernels.h). */
+int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n) {
+    return (nrows + rb - 1) / rb * rb * n;
+}
+
+void mx_gemm_pack_block(const float *src, int64_t stride, int nrows, int rb, int64_t n, float *dst) {
+    enum { MAX_RB = 8 };
+    const float *rows[MAX_RB];
+    const int64_t n8 = n & ~(int64_t)7;
+    rb = MX_MIN(rb, (int)MAX_RB);
+    for (int r = 0; r < rb; r++) rows[r] = src + MX_MIN(r, nrows - 1) * stride;
+    float *d = dst;
+    for (int j = 0; j < 4; j++)
+        for (int64_t k0 = (int64_t)j * MX_DOT_RUN; k0 < n8; k0 += 4 * MX_DOT_RUN)
+            for (int64_t k = k0; k < MX_MIN(k0 + MX_DOT_RUN, n8); k += 8)
+                for (int r = 0; r < rb; r++, d += 8) memcpy(d, rows[r] + k, 8 * sizeof(float));
+    for (int r = 0; r < rb; r++, d += n - n8) memcpy(d, rows[r] + n8, (size_t)(n - n8) * sizeof(float));
+}
+
 #if !defined(MIXLM_HAVE_X86_KERNELS)
 void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }

@@ -30,11 +30,31 @@ typedef void (*mx_from_f32_fn)(const float *x, void *row, int64_t n);
 /* y[i] += a * row[i]. */
 typedef void (*mx_axpy_fn)(float a, const void *row, float *y, int64_t n);
 
-/* The f32 tile product behind prefill: y[t * y_stride + r] = dot_f32(w + r * w_stride,
- * x + t * x_stride, n) for r < nr, t < nt, each result bit-identical to the F32 dot kernel of
- * the same table (so prefill and decode agree exactly). */
-typedef void (*mx_gemm_f32_fn)(const float *w, int64_t w_stride, int nr, const float *x,
-                               int64_t x_stride, int nt, float *y, int64_t y_stride, int64_t n);
+/* The f32 tile product behind prefill works on packed operands. mx_gemm_pack() writes rows
+ * (weight rows or token activation rows) as blocks of `rb` rows, the last block padded by
+ * repeating the last row. Within a block, the whole groups of 8 elements come in the dot's
+ * accumulator order (kernels_ref.c): first every run of MX_DOT_RUN elements that feeds
+ * accumulator 0 (runs 0, 4, 8, ...), then those of accumulators 1, 2 and 3, each group of 8 as
+ * rb consecutive 8-float vectors, one per row; then the n % 8 tail of each row in turn. So each
+ * accumulator of the dot is one contiguous stretch of the block, and a tile product reads its
+ * operands in order. A block holds rb * n floats. Weights go in blocks of MX_GEMM_WB rows,
+ * tokens in blocks of MX_GEMM_XB. */
+#define MX_GEMM_WB 4
+#define MX_GEMM_XB 3
+/* Floats of the packed form of nrows rows of n elements in blocks of rb. */
+int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n);
+/* Pack one block: rows 0 .. nrows - 1 of src (row i at src + i * stride; 1 <= nrows <= rb <=
+ * 8) into the rb * n floats at dst, padded by repeating the last row. Block b of a packed
+ * operand starts at b * rb * n. */
+void mx_gemm_pack_block(const float *src, int64_t stride, int nrows, int rb, int64_t n, float *dst);
+
+/* y[t * y_stride + r] = dot_f32(row r, token t) for r < nr, t < nt from packed weights wp
+ * (blocks of MX_GEMM_WB rows) and packed tokens xp (blocks of MX_GEMM_XB tokens), each result
+ * bit-identical to the F32 dot kernel of the same table (so prefill and decode agree exactly).
+ * scratch holds MX_GEMM_SCRATCH_FLOATS floats (the product's partial sums). */
+typedef void (*mx_gemm_f32_fn)(const float *wp, int nr, const float *xp, int nt, float *y,
+                               int64_t y_stride, int64_t n, float *scratch);
+#define MX_GEMM_SCRATCH_FLOATS (4 * 8 * 16 * 96)
 
 /* Integer path of the quantised weight types. The engine quantises each token's activation
  * vector once per matrix product into the type's `vec_type` (MX_TYPE_Q8_0 for Q8_0 and Q4_0,

@@ -439,109 +439,86 @@ static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq,
 /* ---- f32 tile product ------------------------------------------------------------------ */
 
 /* Each output must equal dot_f32_avx2 of its row and token bit for bit (prefill and decode
- * agree exactly). That dot keeps four accumulators fed by runs of RUN elements in turn; a
- * register block of R rows x T tokens cannot hold 4 * R * T of them, so the product makes four
- * passes over each chunk of the rows, pass j feeding only the runs of accumulator j (runs j,
- * j + 4, ...: contiguous reads of RUN floats), and keeps the partial accumulators in memory
- * between passes and chunks. Each accumulator thus sees exactly the dot's sequence of fused
- * multiply-adds, and the final reduction is the dot's.
+ * agree exactly). The packed operands (kernels.h) hold each of the dot's four accumulators as
+ * one contiguous stretch of a block, so the product is four plain products, one per stretch,
+ * whose 8-lane results are added as the dot adds its accumulators.
  *
- * Blocking (AMD Zen 3 sizes: 32 KiB L1 and 512 KiB L2 per core; other x86 cores are alike):
- * the register block is 4 rows x 3 tokens (12 accumulators, 3 token loads and 1 weight load
- * of the 16 registers); a group of GEMM_RG rows meets a group of GEMM_TG tokens chunk by chunk
- * of GEMM_KC floats: a row block's chunk (8 KiB) stays in L1 while every token block of the
- * group passes, and the group's token chunk (24 KiB) is reused by every row block. */
-#ifndef GEMM_KC
-#define GEMM_KC 512 /* a multiple of 4 * RUN: every chunk starts a round of runs */
-#endif
-#ifndef GEMM_TG
-#define GEMM_TG 12 /* multiple of 3 */
-#endif
-#define GEMM_RG 16 /* multiple of 4 */
+ * The register block is 4 rows x 3 tokens (12 accumulators, 3 token loads and 1 weight load of
+ * the 16 registers; the packing pads the blocks, so every block is whole). A group of GEMM_RG
+ * rows meets a group of GEMM_TG tokens chunk by chunk of GEMM_KC elements of one stretch: a row
+ * block's chunk (12 KiB) stays in L1 while the group's token blocks stream past from L2; the
+ * partial sums between chunks live in `scratch`, [stretch][row block][token block][12][8].
+ * Measured on one Zen 3 core (Gemma 3 1B shapes, 512 tokens; bench/RESULTS.md): 62-65 GFLOPS
+ * for rows of 1152 elements and about 50 for 6912, against 50 and 29-33 for the earlier
+ * product on unpacked rows. */
+#define GEMM_RG 32 /* rows per group (multiple of 4; scratch has room for GEMM_RG / 4 blocks) */
+#define GEMM_TG 48 /* tokens per group (multiple of 3; GEMM_TG / 3 blocks) */
+#define GEMM_KC 768
+_Static_assert(MX_GEMM_SCRATCH_FLOATS >= 4 * (GEMM_RG / 4) * (GEMM_TG / 3) * 96, "gemm scratch");
+_Static_assert(MX_GEMM_WB == 4 && MX_GEMM_XB == 3, "gemm block shape");
 
-/* Pass j over the chunk [k0, k1) of an R x T block into the block's partials part[4][R][T][8]. */
-static inline __attribute__((always_inline)) void gemm_block(const int R, const int T, int j,
-                                                             const float *const *wr,
-                                                             const float *const *xr, int64_t k0,
-                                                             int64_t k1, float *part, bool first) {
+/* acc[r][t] (+)= sum over nv vectors of w[r] * x[t], stored to p[(r * 3 + t) * 8]. */
+static inline void gemm_kernel(const float *w, const float *x, int64_t nv, float *p, bool first) {
     __m256 acc[4][3];
-    float *pj = part + (int64_t)j * R * T * 8;
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < 4; r++)
 #pragma GCC unroll 3
-        for (int t = 0; t < T; t++)
-            acc[r][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(pj + (r * T + t) * 8);
-    for (int64_t kr = k0 + (int64_t)j * RUN; kr < k1; kr += 4 * RUN) {
-        const int64_t ke = MX_MIN(kr + RUN, k1);
-        for (int64_t k = kr; k < ke; k += 8) {
-            __m256 xv[3];
-#pragma GCC unroll 3
-            for (int t = 0; t < T; t++) xv[t] = _mm256_loadu_ps(xr[t] + k);
+        for (int t = 0; t < 3; t++) acc[r][t] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(p + (r * 3 + t) * 8);
+    for (int64_t i = 0; i < nv; i++, w += 32, x += 24) {
+        const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16);
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++) {
-                const __m256 c = _mm256_loadu_ps(wr[r] + k);
-#pragma GCC unroll 3
-                for (int t = 0; t < T; t++) acc[r][t] = _mm256_fmadd_ps(c, xv[t], acc[r][t]);
-            }
+        for (int r = 0; r < 4; r++) {
+            const __m256 c = _mm256_loadu_ps(w + r * 8);
+            acc[r][0] = _mm256_fmadd_ps(c, x0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(c, x1, acc[r][1]);
+            acc[r][2] = _mm256_fmadd_ps(c, x2, acc[r][2]);
         }
     }
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
+    for (int r = 0; r < 4; r++)
 #pragma GCC unroll 3
-        for (int t = 0; t < T; t++) _mm256_storeu_ps(pj + (r * T + t) * 8, acc[r][t]);
+        for (int t = 0; t < 3; t++) _mm256_storeu_ps(p + (r * 3 + t) * 8, acc[r][t]);
 }
 
-/* The final reduction of a block's partials, as dot_f32_avx2 does it, into y. */
-static void gemm_finish(int R, int T, const float *const *wr, const float *const *xr, int64_t n,
-                        const float *part, float *y, int64_t ys) {
-    const int64_t js = (int64_t)R * T * 8; /* distance between passes */
-    for (int r = 0; r < R; r++)
-        for (int t = 0; t < T; t++) {
-            const float *p = part + (r * T + t) * 8;
-            const __m256 v = _mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + js)),
-                                           _mm256_add_ps(_mm256_loadu_ps(p + 2 * js), _mm256_loadu_ps(p + 3 * js)));
-            float s = hsum8(v);
-            for (int64_t k = n & ~(int64_t)7; k < n; k++) s += wr[r][k] * xr[t][k];
-            y[t * ys + r] = s;
-        }
-}
-
-static void gemm_f32_avx2(const float *w, int64_t ws, int nr, const float *x, int64_t xs, int nt,
-                          float *y, int64_t ys, int64_t n) {
-    const int64_t n8 = n & ~(int64_t)7;
-    /* partials of one row group x token group: [row block][token block][4 passes][4][3][8] */
-    float part[(GEMM_RG / 4) * (GEMM_TG / 3) * 4 * 12 * 8];
-    for (int r0 = 0; r0 < nr; r0 += GEMM_RG) {
-        const int rg = MX_MIN(GEMM_RG, nr - r0);
-        for (int t0 = 0; t0 < nt; t0 += GEMM_TG) {
-            const int tg = MX_MIN(GEMM_TG, nt - t0);
-            for (int64_t k0 = 0;; k0 += GEMM_KC) {
-                const int64_t k1 = MX_MIN(k0 + GEMM_KC, n8);
-                for (int rb = 0; rb < rg; rb += 4) {
-                    const int R = MX_MIN(4, rg - rb);
-                    const float *wr[4];
-                    for (int i = 0; i < R; i++) wr[i] = w + (int64_t)(r0 + rb + i) * ws;
-                    for (int tb = 0; tb < tg; tb += 3) {
-                        const int T = MX_MIN(3, tg - tb);
-                        const float *xr[3];
-                        for (int i = 0; i < T; i++) xr[i] = x + (int64_t)(t0 + tb + i) * xs;
-                        float *pp = part + ((rb / 4) * (GEMM_TG / 3) + tb / 3) * 4 * 12 * 8;
-                        for (int j = 0; j < 4; j++) {
-                            /* constant R and T keep the accumulators in registers */
-                            switch (R * 4 + T) {
-#define GB(RR, TT) case RR * 4 + TT: gemm_block(RR, TT, j, wr, xr, k0, k1, pp, k0 == 0); break;
-                            GB(4, 3) GB(4, 2) GB(4, 1) GB(3, 3) GB(3, 2) GB(3, 1)
-                            GB(2, 3) GB(2, 2) GB(2, 1) GB(1, 3) GB(1, 2) GB(1, 1)
-#undef GB
-                            default: break;
-                            }
-                        }
-                        if (k1 == n8)
-                            gemm_finish(R, T, wr, xr, n, pp, y + (int64_t)(t0 + tb) * ys + r0 + rb, ys);
-                    }
-                }
-                if (k1 == n8) break;
+static void gemm_f32_avx2(const float *wp, int nr, const float *xp, int nt, float *y, int64_t ys,
+                          int64_t n, float *part) {
+    const int64_t n8 = n & ~(int64_t)7, tail = n - n8;
+    /* stretch j of a block: elements [off[j], off[j + 1]) of the accumulator order */
+    int64_t off[5] = {0};
+    for (int64_t k = 0; k < n8; k += RUN) off[(k / RUN) % 4 + 1] += MX_MIN((int64_t)RUN, n8 - k);
+    for (int j = 0; j < 4; j++) off[j + 1] += off[j];
+    const int nrb = (nr + 3) / 4, ntb = (nt + 2) / 3;
+    const int64_t ps = (int64_t)(GEMM_RG / 4) * (GEMM_TG / 3) * 96; /* distance between stretches */
+    for (int rg = 0; rg < nrb; rg += GEMM_RG / 4) {
+        const int rge = MX_MIN(nrb, rg + GEMM_RG / 4);
+        for (int tg = 0; tg < ntb; tg += GEMM_TG / 3) {
+            const int tge = MX_MIN(ntb, tg + GEMM_TG / 3);
+            for (int j = 0; j < 4; j++) {
+                int64_t c0 = off[j];
+                do { /* an empty stretch still writes its zero partials */
+                    const int64_t c1 = MX_MIN(c0 + GEMM_KC, off[j + 1]);
+                    for (int rb = rg; rb < rge; rb++)
+                        for (int tb = tg; tb < tge; tb++)
+                            gemm_kernel(wp + (int64_t)rb * 4 * n + c0 * 4, xp + (int64_t)tb * 3 * n + c0 * 3,
+                                        (c1 - c0) / 8, part + j * ps + ((rb - rg) * (GEMM_TG / 3) + tb - tg) * 96,
+                                        c0 == off[j]);
+                    c0 = c1;
+                } while (c0 < off[j + 1]);
             }
+            for (int rb = rg; rb < rge; rb++)
+                for (int tb = tg; tb < tge; tb++) {
+                    const float *pb = part + ((rb - rg) * (GEMM_TG / 3) + tb - tg) * 96;
+                    for (int r = 0; r < 4 && rb * 4 + r < nr; r++)
+                        for (int t = 0; t < 3 && tb * 3 + t < nt; t++) {
+                            const float *q = pb + (r * 3 + t) * 8;
+                            float s = hsum8(_mm256_add_ps(_mm256_add_ps(_mm256_loadu_ps(q), _mm256_loadu_ps(q + ps)),
+                                                          _mm256_add_ps(_mm256_loadu_ps(q + 2 * ps), _mm256_loadu_ps(q + 3 * ps))));
+                            const float *wt = wp + (int64_t)rb * 4 * n + 4 * n8 + r * tail;
+                            const float *xt = xp + (int64_t)tb * 3 * n + 3 * n8 + t * tail;
+                            for (int64_t k = 0; k < tail; k++) s += wt[k] * xt[k];
+                            y[(int64_t)(tb * 3 + t) * ys + rb * 4 + r] = s;
+                        }
+                }
         }
     }
 }

@@ -174,11 +174,29 @@ static void gemm_q_q8_0_ref(const void *w, uint64_t row_bytes, int nr, const voi
 
 /* ---- f32 tile product ------------------------------------------------------------------ */
 
-static void gemm_f32_ref(const float *w, int64_t w_stride, int nr, const float *x,
-                         int64_t x_stride, int nt, float *y, int64_t y_stride, int64_t n) {
+/* The dot's accumulators walked over the packed operands (kernels.h): accumulator j is the
+ * j-th stretch of each block, so every accumulator sees the dot's sequence of products. */
+static void gemm_f32_ref(const float *wp, int nr, const float *xp, int nt, float *y,
+                         int64_t y_stride, int64_t n, float *scratch) {
+    (void)scratch;
+    const int64_t n8 = n & ~(int64_t)7;
     for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++)
-            y[t * y_stride + r] = dot_f32_ref(w + r * w_stride, x + t * x_stride, n);
+        for (int r = 0; r < nr; r++) {
+            const float *w = wp + (int64_t)(r / MX_GEMM_WB) * MX_GEMM_WB * n + (r % MX_GEMM_WB) * 8;
+            const float *x = xp + (int64_t)(t / MX_GEMM_XB) * MX_GEMM_XB * n + (t % MX_GEMM_XB) * 8;
+            float acc[4][8] = {{0}};
+            int64_t v = 0; /* vector index within the block */
+            for (int j = 0; j < 4; j++)
+                for (int64_t k0 = (int64_t)j * MX_DOT_RUN; k0 < n8; k0 += 4 * MX_DOT_RUN)
+                    for (int64_t k = k0; k < MX_MIN(k0 + MX_DOT_RUN, n8); k += 8, v++)
+                        for (int l = 0; l < 8; l++)
+                            acc[j][l] += w[v * MX_GEMM_WB * 8 + l] * x[v * MX_GEMM_XB * 8 + l];
+            float s = acc4_sum(acc);
+            const float *wt = wp + (int64_t)(r / MX_GEMM_WB) * MX_GEMM_WB * n + MX_GEMM_WB * n8 + (r % MX_GEMM_WB) * (n - n8);
+            const float *xt = xp + (int64_t)(t / MX_GEMM_XB) * MX_GEMM_XB * n + MX_GEMM_XB * n8 + (t % MX_GEMM_XB) * (n - n8);
+            for (int64_t k = 0; k < n - n8; k++) s += wt[k] * xt[k];
+            y[t * y_stride + r] = s;
+        }
 }
 
 mx_gemm_f32_fn mx_gemm_f32_ref_fn(void) { return gemm_f32_ref; }
