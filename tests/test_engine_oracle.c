@@ -222,7 +222,8 @@ static void test_quantised(const char *path) {
 }
 
 /* 600 tokens on the window-8 Gemma 3 model: ring caches of 8 slots vs full-length caches with
- * the same sliding rule give identical logits, fed whole, by 1 and by 37 (longer than W). */
+ * the same sliding rule give identical logits, fed whole, by 1 and by 37 (longer than W); the
+ * full-attention layers see up to 600 keys, several attention blocks. */
 static void test_ring_vs_full(void) {
     mixlm_model *m = NULL;
     if (mixlm_model_load(test_data("oracle/tiny-gemma3-swa8.gguf"), &m)) {
@@ -246,12 +247,55 @@ static void test_ring_vs_full(void) {
         const double d = check_max_abs_diff(full, ring, n);
         CHECK_MSG(d == 0.0, "ring (chunk %d) vs full-length cache: max |diff| %.3g", chunks[c], d);
     }
+    /* Decode on more threads than (token, KV head) items spreads each token's key blocks over
+     * the threads (attn_run): the same bits as prefill on one thread, with f32 and f16 caches. */
+    CHECK_EQ_INT(run(m, 5, 1, MX_TYPE_F32, false, tok, N, ring), MIXLM_OK);
+    CHECK_MSG(check_max_abs_diff(full, ring, n) == 0.0, "decode on 5 threads vs prefill: max |diff| %.3g",
+              check_max_abs_diff(full, ring, n));
+    float *f16_whole = malloc(n * 4);
+    CHECK_EQ_INT(run(m, 1, 0, MX_TYPE_F16, false, tok, N, f16_whole), MIXLM_OK);
+    CHECK_EQ_INT(run(m, 5, 1, MX_TYPE_F16, false, tok, N, ring), MIXLM_OK);
+    CHECK_MSG(check_max_abs_diff(f16_whole, ring, n) == 0.0, "f16 KV, decode on 5 threads vs prefill on 1: %.3g",
+              check_max_abs_diff(f16_whole, ring, n));
+    free(f16_whole);
     /* The first 40 positions are the oracle sequence. */
     CHECK_MSG(check_max_abs_diff(full, g_expected, 40 * N_VOCAB) <= 1e-4 || g_n_tokens != 40,
               "600-token run starts like the oracle");
     free(tok);
     free(full);
     free(ring);
+    mixlm_model_free(m);
+}
+
+/* Decode at a long context on more threads than (token, KV head) items spreads each token's
+ * key blocks over the threads (attn_run: 1600 keys are 13 blocks of 128, over 3 threads); the
+ * same bits as prefill on one thread, with f32 and f16 caches. */
+static void test_split_decode(void) {
+    mixlm_model *m = NULL;
+    if (mixlm_model_load(test_data("oracle/tiny-gemma3-swa8.gguf"), &m)) {
+        CHECK_MSG(0, "load: %s", mixlm_last_error());
+        return;
+    }
+    enum { N = 1600 };
+    int32_t *tok = malloc(N * sizeof *tok);
+    uint64_t s = 7;
+    tok[0] = 2;
+    for (int i = 1; i < N; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = 4 + (int32_t)((s >> 33) % (N_VOCAB - 4));
+    }
+    const size_t n = (size_t)N * N_VOCAB;
+    float *whole = malloc(n * 4), *dec = malloc(n * 4);
+    const mx_type kv[] = {MX_TYPE_F32, MX_TYPE_F16};
+    for (size_t i = 0; i < MX_ARRAY_LEN(kv); i++) {
+        CHECK_EQ_INT(run(m, 1, 0, kv[i], false, tok, N, whole), MIXLM_OK);
+        CHECK_EQ_INT(run(m, 3, 1, kv[i], false, tok, N, dec), MIXLM_OK);
+        CHECK_MSG(check_max_abs_diff(whole, dec, n) == 0.0, "kv type %d: decode on 3 threads vs prefill on 1: %.3g",
+                  (int)kv[i], check_max_abs_diff(whole, dec, n));
+    }
+    free(tok);
+    free(whole);
+    free(dec);
     mixlm_model_free(m);
 }
 
@@ -387,6 +431,7 @@ int main(void) {
     }
     load_case("tiny-gemma3-swa8");
     test_ring_vs_full();
+    test_split_decode();
     test_bad_tensors();
     free(g_expected);
     return check_summary("test_engine_oracle");

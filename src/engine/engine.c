@@ -41,6 +41,9 @@ typedef struct mx_layer_w {
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 #define MX_MAX_GQA_GROUP 16    /* query heads of one KV head that attend together, see attn_worker() */
+#define MX_ATTN_BLOCK 128      /* keys per attention block, see attn_run() */
+#define MX_ATTN_SPLIT_ITEMS 64 /* most items of a step whose blocks are spread over the threads */
+#define MX_ATTN_SPLIT_MIN_BLOCKS 4 /* fewest blocks per thread worth spreading, see attn_run() */
 
 struct mx_engine {
     const mixlm_model *m;
@@ -61,7 +64,9 @@ struct mx_engine {
     /* Scratch, [n_batch][...] each, allocated once. */
     float *x, *xb, *q, *k, *v, *att, *o, *g, *u;
     float *rope_cos, *rope_sin;   /* [n_rope][n_batch][head_dim/2] */
-    float *scores;                /* [n_threads][min(GQA group, MX_MAX_GQA_GROUP)][max_keys] */
+    float *scores;                /* [n_threads][attn_thread_floats]: see attn_worker() */
+    float *attn_parts;            /* block partials of a decode step, see attn_run() */
+    int64_t attn_thread_floats, attn_part_slots;
     uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
     float *tile;                  /* [n_threads][tile_floats]: packed f32 weight tiles for
                                    * prefill, their conversion rows and the product's scratch */
@@ -204,6 +209,7 @@ void mx_engine_free(mx_engine *e) {
     free(e->rope_cos);
     free(e->rope_sin);
     free(e->scores);
+    free(e->attn_parts);
     free(e->tile);
     free(e->xq);
     free(e->out_rows);
@@ -354,7 +360,14 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->u = scratch(B, F, &st);
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
-    e->scores = scratch((int64_t)p.n_threads * MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP), e->max_keys, &st);
+    {
+        const int64_t heads = MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP);
+        e->attn_thread_floats = heads * (MX_ATTN_BLOCK + 2 * (hd + 2));
+        e->scores = scratch(p.n_threads, e->attn_thread_floats, &st);
+        /* split decode: fewer items than threads, each with at most max_keys / BLOCK + 2 blocks */
+        e->attn_part_slots = (int64_t)p.n_threads * (e->max_keys / MX_ATTN_BLOCK + 2);
+        e->attn_parts = scratch(e->attn_part_slots, heads * (hd + 2), &st);
+    }
     const int64_t widest_in = MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim);
     e->tile_floats = (MM_TILE_ROWS + MX_GEMM_WB) * widest_in + MX_GEMM_SCRATCH_FLOATS;
     e->tile = scratch(p.n_threads, e->tile_floats, &st);
@@ -613,16 +626,15 @@ typedef struct seg {
 } seg;
 
 /* Query heads of a GQA group that one attention work item takes together, so each key and
- * value row is read once per item instead of once per query head (at long context the cache
- * reads dominate attention). The group is split only as far as needed to give every thread an
- * item (decode has one token), in a divisor of the group so parts are equal, and into parts
- * of at most MX_MAX_GQA_GROUP. (Splitting the keys instead, so that each thread reads its own
- * rows, measured slower: see bench/RESULTS.md.) */
-static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth) {
+ * value row is read once for all of them (at long context the cache reads dominate attention).
+ * Groups larger than MX_MAX_GQA_GROUP are split into equal parts, and with `split_heads` also
+ * as far as needed to give every thread an item (in a divisor of the group). Each head's
+ * result is the same whatever the parts. */
+static int attn_heads_per_item(const mx_hparams *hp, int n_tok, int nth, bool split_heads) {
     const int group = hp->n_head / hp->n_head_kv;
     int parts = 1;
     while (group / parts > MX_MAX_GQA_GROUP || group % parts) parts++;
-    while (parts < group && (int64_t)n_tok * hp->n_head_kv * parts < nth) {
+    while (split_heads && parts < group && (int64_t)n_tok * hp->n_head_kv * parts < nth) {
         parts++;
         while (group % parts) parts++;
     }
@@ -636,6 +648,9 @@ typedef struct attn_task {
     int layer;
     int hpi;         /* query heads per item */
     int64_t n_items; /* (token, KV head, part of its group) */
+    /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
+     * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
+    int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
 } attn_task;
 
 /* One work item: a token's query heads h0 .. h0+hpi-1, all of KV head kvh. */
@@ -694,69 +709,153 @@ static kv_run kv_run_at(const mx_engine *e, const attn_item *it, bool values, in
                     mx_kernels_get(kv->type)};
 }
 
-/* Scores of the item's visible keys for its heads into p ([hpi][max_keys], key j at j - k0). */
-static void item_scores(const attn_task *a, const attn_item *it, float *p) {
-    const int hd = a->e->hp.head_dim;
-    for (int64_t j = it->k0; j <= it->qpos;) {
-        const kv_run run = kv_run_at(a->e, it, false, j, it->qpos);
-        run.k->attn_scores(run.rows, run.row_bytes, run.n, it->q, hd, a->hpi, p + (j - it->k0), a->e->max_keys, hd);
+/* Blocks of an item: its visible keys meet blocks first_block .. last_block. */
+static int64_t first_block(const attn_item *it) { return it->k0 / MX_ATTN_BLOCK; }
+static int64_t n_blocks(const attn_item *it) { return it->qpos / MX_ATTN_BLOCK - first_block(it) + 1; }
+
+/* The partial of block b for the item's heads into part ([hpi][head_dim + 2]: o, then m and
+ * l; see attn_run()), with p ([hpi][MX_ATTN_BLOCK]) for the scores. */
+static void block_partial(const attn_task *a, const attn_item *it, int64_t b, float *p, float *part) {
+    const mx_engine *e = a->e;
+    const int hd = e->hp.head_dim, W = hd + 2;
+    const int64_t j0 = MX_MAX(it->k0, b * MX_ATTN_BLOCK), j1 = MX_MIN(it->qpos, b * MX_ATTN_BLOCK + MX_ATTN_BLOCK - 1);
+    for (int64_t j = j0; j <= j1;) {
+        const kv_run run = kv_run_at(e, it, false, j, j1);
+        run.k->attn_scores(run.rows, run.row_bytes, run.n, it->q, hd, a->hpi, p + (j - j0), MX_ATTN_BLOCK, hd);
+        j += run.n;
+    }
+    const float scale = e->hp.attn_scale, cap = a->spec->attn_softcap;
+    for (int i = 0; i < a->hpi; i++) {
+        float *sc = p + i * MX_ATTN_BLOCK, m = -INFINITY, l = 0.0f;
+        for (int64_t k = 0; k <= j1 - j0; k++) {
+            float v = sc[k] * scale;
+            if (cap > 0.0f) v = cap * tanhf(v / cap);
+            sc[k] = v;
+            if (v > m) m = v;
+        }
+        for (int64_t k = 0; k <= j1 - j0; k++) {
+            sc[k] = expf(sc[k] - m);
+            l += sc[k];
+        }
+        float *o = part + i * W;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        o[hd] = m;
+        o[hd + 1] = l;
+    }
+    for (int64_t j = j0; j <= j1;) {
+        const kv_run run = kv_run_at(e, it, true, j, j1);
+        run.k->attn_values(p + (j - j0), MX_ATTN_BLOCK, run.rows, run.row_bytes, run.n, part, W, a->hpi, hd);
         j += run.n;
     }
 }
 
-/* One head's nk scores: scale, soft-cap, softmax in place. */
-static void head_softmax(const attn_task *a, float *sc, int64_t nk) {
-    const float scale = a->e->hp.attn_scale, cap = a->spec->attn_softcap;
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < nk; j++) {
-        float s = sc[j] * scale;
-        if (cap > 0.0f) s = cap * tanhf(s / cap);
-        sc[j] = s;
-        if (s > mx) mx = s;
+/* Fold a block's partial into the running one (the first block starts it). */
+static void block_fold(float *acc, const float *part, int hpi, int hd, bool first) {
+    const int W = hd + 2;
+    if (first) {
+        memcpy(acc, part, (size_t)hpi * (size_t)W * sizeof(float));
+        return;
     }
-    double sum = 0.0;
-    for (int64_t j = 0; j < nk; j++) {
-        sc[j] = expf(sc[j] - mx);
-        sum += sc[j];
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < nk; j++) sc[j] *= inv;
-}
-
-/* The item's outputs: the weighted sum of values over all its keys. */
-static void item_values(const attn_task *a, const attn_item *it, const float *p) {
-    const int hd = a->e->hp.head_dim;
-    memset(it->out, 0, (size_t)a->hpi * (size_t)hd * sizeof(float));
-    for (int64_t j = it->k0; j <= it->qpos;) {
-        const kv_run run = kv_run_at(a->e, it, true, j, it->qpos);
-        run.k->attn_values(p + (j - it->k0), a->e->max_keys, run.rows, run.row_bytes, run.n, it->out, hd, a->hpi, hd);
-        j += run.n;
+    for (int i = 0; i < hpi; i++) {
+        float *o = acc + i * W;
+        const float *ob = part + i * W;
+        const float mx = ob[hd] > o[hd] ? ob[hd] : o[hd];
+        const float al = expf(o[hd] - mx), be = expf(ob[hd] - mx);
+        for (int k = 0; k < hd; k++) o[k] = o[k] * al + ob[k] * be;
+        o[hd] = mx;
+        o[hd + 1] = o[hd + 1] * al + ob[hd + 1] * be;
     }
 }
 
-/* Attention for each (token, KV head, part of its query heads): scores over the visible keys
- * in position order (old keys from the cache, then the step's own keys from scratch), soft-cap,
- * softmax, weighted sum of values; the visible range comes from the layer's rule, no mask is
- * materialised. The kernels take all heads of an item over a run of rows at once, and each
- * score and output element is computed the same whatever the item shape (kernels.h), so
- * results depend neither on the thread count nor on how a prompt is split. Items are dealt
- * round-robin: a causal step's later tokens see more keys. */
+static void block_finish(const float *acc, float *out, int hpi, int hd) {
+    for (int i = 0; i < hpi; i++) {
+        const float *o = acc + i * (hd + 2);
+        const float inv = 1.0f / o[hd + 1];
+        for (int k = 0; k < hd; k++) out[i * hd + k] = o[k] * inv;
+    }
+}
+
+/* Prefill: each item on one thread, its blocks computed and folded in order. Items are dealt
+ * round-robin: a causal step's later tokens see more keys. Thread scratch: the block's scores,
+ * its partial and the running partial. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
-    float *p = a->e->scores + (int64_t)ith * a->e->max_keys * a->hpi; /* [hpi][max_keys] */
+    const int hd = a->e->hp.head_dim;
+    float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
+    float *part = p + (int64_t)a->hpi * MX_ATTN_BLOCK, *acc = part + (int64_t)a->hpi * (hd + 2);
     for (int64_t item = ith; item < a->n_items; item += nth) {
         const attn_item it = attn_item_at(a, item);
-        item_scores(a, &it, p);
-        for (int i = 0; i < a->hpi; i++) head_softmax(a, p + (int64_t)i * a->e->max_keys, it.qpos - it.k0 + 1);
-        item_values(a, &it, p);
+        for (int64_t b = 0; b < n_blocks(&it); b++) {
+            block_partial(a, &it, first_block(&it) + b, p, part);
+            block_fold(acc, part, a->hpi, hd, b == 0);
+        }
+        block_finish(acc, it.out, a->hpi, hd);
     }
 }
 
+/* Split decode, first pass: every (item, block) unit; each thread takes a contiguous share of
+ * them, so it streams through its own cached rows in order. */
+static void attn_block_worker(void *ctx, int ith, int nth) {
+    const attn_task *a = ctx;
+    const int hd = a->e->hp.head_dim;
+    float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
+    int64_t item = 0, u0, u1;
+    mx_split_rows(a->unit0[a->n_items], ith, nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        while (u >= a->unit0[item + 1]) item++;
+        const attn_item it = attn_item_at(a, item);
+        block_partial(a, &it, first_block(&it) + (u - a->unit0[item]), p,
+                      a->e->attn_parts + u * a->hpi * (hd + 2));
+    }
+}
+
+/* Split decode, second pass: each item folds its blocks' partials in order. */
+static void attn_fold_worker(void *ctx, int ith, int nth) {
+    const attn_task *a = ctx;
+    const int hd = a->e->hp.head_dim;
+    float *acc = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
+    for (int64_t item = ith; item < a->n_items; item += nth) {
+        const attn_item it = attn_item_at(a, item);
+        for (int64_t u = a->unit0[item]; u < a->unit0[item + 1]; u++)
+            block_fold(acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item]);
+        block_finish(acc, it.out, a->hpi, hd);
+    }
+}
+
+/* Attention for each (token, KV head, part of its query heads) over the visible keys (old keys
+ * from the cache, then the step's own keys from scratch; the range comes from the layer's rule,
+ * no mask is materialised), in blocks of MX_ATTN_BLOCK keys by absolute position (block b:
+ * positions b * BLOCK .. b * BLOCK + BLOCK - 1, cut to the visible range). Per block and head:
+ * the scores s_j (scaled, soft-capped), their max m, l = sum of exp(s_j - m) in key order, and
+ * o = sum of exp(s_j - m) v_j (the values kernel from zero, in key order). The blocks are then
+ * folded in block order: M' = max(M, m), a = exp(M - M'), c = exp(m - M'), L = L a + l c,
+ * O = O a + o c; the output is O / L. Each step depends on the block's keys and the block
+ * order alone, so:
+ *  - prefill (many items) computes and folds an item's blocks on one thread;
+ *  - decode (fewer items than threads) spreads the blocks over the threads, each reading its
+ *    own cached rows (a decode step at long context is bound by reading the cache), keeps the
+ *    partials, then folds each item's partials in order;
+ * and both give the same bits, whatever the thread count or the split of a prompt. */
 static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, int layer, int n_tok) {
     const mx_hparams *hp = &e->hp;
-    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer,
-                   .hpi = attn_heads_per_item(hp, n_tok, mx_pool_size(e->pool))};
+    const int nth = mx_pool_size(e->pool);
+    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer, .hpi = attn_heads_per_item(hp, n_tok, nth, false)};
     a.n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a.hpi);
+    if (nth > 1 && a.n_items < nth && a.n_items <= MX_ATTN_SPLIT_ITEMS) {
+        a.unit0[0] = 0;
+        for (int64_t i = 0; i < a.n_items; i++) {
+            const attn_item it = attn_item_at(&a, i);
+            a.unit0[i + 1] = a.unit0[i] + n_blocks(&it);
+        }
+        /* few blocks (a sliding window, a short context): the query heads are split instead */
+        if (a.unit0[a.n_items] >= MX_ATTN_SPLIT_MIN_BLOCKS * nth && a.unit0[a.n_items] <= e->attn_part_slots) {
+            mx_pool_run(e->pool, attn_block_worker, &a);
+            attn_fold_worker(&a, 0, 1); /* fewer items than threads: cheaper than a dispatch */
+            return;
+        }
+        a.hpi = attn_heads_per_item(hp, n_tok, nth, true);
+        a.n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a.hpi);
+    }
     mx_pool_run(e->pool, attn_worker, &a);
 }
 
