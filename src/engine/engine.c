@@ -364,8 +364,9 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
         const int64_t heads = MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP);
         e->attn_thread_floats = heads * (MX_ATTN_BLOCK + 2 * (hd + 2));
         e->scores = scratch(p.n_threads, e->attn_thread_floats, &st);
-        /* split decode: fewer items than threads, each with at most max_keys / BLOCK + 2 blocks */
-        e->attn_part_slots = (int64_t)p.n_threads * (e->max_keys / MX_ATTN_BLOCK + 2);
+        /* split decode (several threads): fewer items than threads, each with at most
+         * max_keys / BLOCK + 2 blocks */
+        e->attn_part_slots = p.n_threads > 1 ? (int64_t)p.n_threads * (e->max_keys / MX_ATTN_BLOCK + 2) : 0;
         e->attn_parts = scratch(e->attn_part_slots, heads * (hd + 2), &st);
     }
     const int64_t widest_in = MX_MAX(MX_MAX(E, F), (int64_t)e->q_dim);
