@@ -196,12 +196,13 @@ static void test_prefill_equals_decode(void) {
  * and heads gives the same bits as one row and one head at a time, and F16/BF16 rows the same
  * bits as F32 rows holding the same values (the engine mixes cache rows with the step's f32
  * scratch rows); SIMD scores are within twice dot_bound() of the reference's; values are the
- * type's axpy row after row, bit for bit, also across a run split in two. Every run length,
- * head count and n % 8 tail; strides larger than a row check the addressing. */
+ * type's axpy row after row, bit for bit, also across a run split in two. Run lengths across
+ * several chunks of rows, head counts across groups of four, lengths with and without a
+ * half slice of 8 and an n % 8 tail; strides larger than a row check the addressing. */
 static void test_attention(void) {
     static const mx_type kv_types[] = {MX_TYPE_F32, MX_TYPE_F16, MX_TYPE_BF16};
-    const int64_t ns[] = {8, 13, 64, 100, 256, 259};
-    enum { MAX_NR = 11, MAX_NQ = 5 };
+    const int64_t ns[] = {8, 13, 24, 64, 100, 200, 256, 259};
+    enum { MAX_NR = 37, MAX_NQ = 5 }; /* values take chunks of 16 rows, heads in fours */
     for (int set = 0; set < 2; set++) {
         if (set == 1 && !mx_kernels_have_avx2()) break;
         const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);

@@ -30,7 +30,7 @@ typedef void (*mx_from_f32_fn)(const float *x, void *row, int64_t n);
 /* y[i] += a * row[i]. */
 typedef void (*mx_axpy_fn)(float a, const void *row, float *y, int64_t n);
 
-/* The f32 tile product behind prefill works on packed operands. mx_gemm_pack() writes rows
+/* The f32 tile product behind prefill works on packed operands. mx_gemm_pack_block() writes
  * (weight rows or token activation rows) as blocks of `rb` rows, the last block padded by
  * repeating the last row. Within a block, the whole groups of 8 elements come in the dot's
  * accumulator order (kernels_ref.c): first every run of MX_DOT_RUN elements that feeds
