@@ -750,29 +750,32 @@ static void block_partial(const attn_task *a, const attn_item *it, int64_t b, fl
     }
 }
 
-/* Fold a block's partial into the running one (the first block starts it). */
-static void block_fold(float *acc, const float *part, int hpi, int hd, bool first) {
+/* Fold a block's partial into the running one (the first block starts it), for the output
+ * elements [k0, k1) of each head (each element is folded the same way whatever the range). */
+static void block_fold(float *acc, const float *part, int hpi, int hd, bool first, int k0, int k1) {
     const int W = hd + 2;
-    if (first) {
-        memcpy(acc, part, (size_t)hpi * (size_t)W * sizeof(float));
-        return;
-    }
     for (int i = 0; i < hpi; i++) {
         float *o = acc + i * W;
         const float *ob = part + i * W;
+        if (first) {
+            memcpy(o + k0, ob + k0, (size_t)(k1 - k0) * sizeof(float));
+            o[hd] = ob[hd];
+            o[hd + 1] = ob[hd + 1];
+            continue;
+        }
         const float mx = ob[hd] > o[hd] ? ob[hd] : o[hd];
         const float al = expf(o[hd] - mx), be = expf(ob[hd] - mx);
-        for (int k = 0; k < hd; k++) o[k] = o[k] * al + ob[k] * be;
+        for (int k = k0; k < k1; k++) o[k] = o[k] * al + ob[k] * be;
         o[hd] = mx;
         o[hd + 1] = o[hd + 1] * al + ob[hd + 1] * be;
     }
 }
 
-static void block_finish(const float *acc, float *out, int hpi, int hd) {
+static void block_finish(const float *acc, float *out, int hpi, int hd, int k0, int k1) {
     for (int i = 0; i < hpi; i++) {
         const float *o = acc + i * (hd + 2);
         const float inv = 1.0f / o[hd + 1];
-        for (int k = 0; k < hd; k++) out[i * hd + k] = o[k] * inv;
+        for (int k = k0; k < k1; k++) out[i * hd + k] = o[k] * inv;
     }
 }
 
@@ -788,9 +791,9 @@ static void attn_worker(void *ctx, int ith, int nth) {
         const attn_item it = attn_item_at(a, item);
         for (int64_t b = 0; b < n_blocks(&it); b++) {
             block_partial(a, &it, first_block(&it) + b, p, part);
-            block_fold(acc, part, a->hpi, hd, b == 0);
+            block_fold(acc, part, a->hpi, hd, b == 0, 0, hd);
         }
-        block_finish(acc, it.out, a->hpi, hd);
+        block_finish(acc, it.out, a->hpi, hd, 0, hd);
     }
 }
 
@@ -810,16 +813,22 @@ static void attn_block_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* Split decode, second pass: each item folds its blocks' partials in order. */
+/* Split decode, second pass: each item folds its blocks' partials in order, each thread a
+ * range of the output elements (the running max and sum are folded by every thread alike). */
 static void attn_fold_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
     const int hd = a->e->hp.head_dim;
     float *acc = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
-    for (int64_t item = ith; item < a->n_items; item += nth) {
+    const int64_t nv = hd / 8; /* whole vectors of 8 per thread; the last range takes the rest */
+    int64_t v0, v1;
+    mx_split_rows(nv, ith, nth, &v0, &v1);
+    const int64_t k0 = v0 * 8, k1 = v1 == nv && (v1 > v0 || (nv == 0 && ith == 0)) ? hd : v1 * 8;
+    if (k1 <= k0) return;
+    for (int64_t item = 0; item < a->n_items; item++) {
         const attn_item it = attn_item_at(a, item);
         for (int64_t u = a->unit0[item]; u < a->unit0[item + 1]; u++)
-            block_fold(acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item]);
-        block_finish(acc, it.out, a->hpi, hd);
+            block_fold(acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item], (int)k0, (int)k1);
+        block_finish(acc, it.out, a->hpi, hd, (int)k0, (int)k1);
     }
 }
 
@@ -851,7 +860,7 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
         /* few blocks (a sliding window, a short context): the query heads are split instead */
         if (a.unit0[a.n_items] >= MX_ATTN_SPLIT_MIN_BLOCKS * nth && a.unit0[a.n_items] <= e->attn_part_slots) {
             mx_pool_run(e->pool, attn_block_worker, &a);
-            attn_fold_worker(&a, 0, 1); /* fewer items than threads: cheaper than a dispatch */
+            mx_pool_run(e->pool, attn_fold_worker, &a);
             return;
         }
         a.hpi = attn_heads_per_item(hp, n_tok, nth, true);
