@@ -221,23 +221,33 @@ static void test_quantised(const char *path) {
     mixlm_model_free(m);
 }
 
+/* The window-8 Gemma 3 oracle model and n pseudo-random token ids after BOS (seeded LCG). */
+static mixlm_model *load_swa8(void) {
+    mixlm_model *m = NULL;
+    if (mixlm_model_load(test_data("oracle/tiny-gemma3-swa8.gguf"), &m)) {
+        CHECK_MSG(0, "load: %s", mixlm_last_error());
+        return NULL;
+    }
+    return m;
+}
+static int32_t *random_tokens(int n, uint64_t seed) {
+    int32_t *tok = malloc((size_t)n * sizeof *tok);
+    tok[0] = 2;
+    for (int i = 1; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = 4 + (int32_t)((seed >> 33) % (N_VOCAB - 4));
+    }
+    return tok;
+}
+
 /* 600 tokens on the window-8 Gemma 3 model: ring caches of 8 slots vs full-length caches with
  * the same sliding rule give identical logits, fed whole, by 1 and by 37 (longer than W); the
  * full-attention layers see up to 600 keys, several attention blocks. */
 static void test_ring_vs_full(void) {
-    mixlm_model *m = NULL;
-    if (mixlm_model_load(test_data("oracle/tiny-gemma3-swa8.gguf"), &m)) {
-        CHECK_MSG(0, "load: %s", mixlm_last_error());
-        return;
-    }
+    mixlm_model *m = load_swa8();
+    if (!m) return;
     enum { N = 600 };
-    int32_t *tok = malloc(N * sizeof *tok);
-    uint64_t s = 42;
-    tok[0] = 2;
-    for (int i = 1; i < N; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = 4 + (int32_t)((s >> 33) % (N_VOCAB - 4));
-    }
+    int32_t *tok = random_tokens(N, 42);
     const size_t n = (size_t)N * N_VOCAB;
     float *full = malloc(n * 4), *ring = malloc(n * 4);
     CHECK_EQ_INT(run(m, 2, 0, MX_TYPE_F32, true, tok, N, full), MIXLM_OK);
@@ -271,19 +281,10 @@ static void test_ring_vs_full(void) {
  * key blocks over the threads (attn_run: 1600 keys are 13 blocks of 128, over 3 threads); the
  * same bits as prefill on one thread, with f32 and f16 caches. */
 static void test_split_decode(void) {
-    mixlm_model *m = NULL;
-    if (mixlm_model_load(test_data("oracle/tiny-gemma3-swa8.gguf"), &m)) {
-        CHECK_MSG(0, "load: %s", mixlm_last_error());
-        return;
-    }
+    mixlm_model *m = load_swa8();
+    if (!m) return;
     enum { N = 1600 };
-    int32_t *tok = malloc(N * sizeof *tok);
-    uint64_t s = 7;
-    tok[0] = 2;
-    for (int i = 1; i < N; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        tok[i] = 4 + (int32_t)((s >> 33) % (N_VOCAB - 4));
-    }
+    int32_t *tok = random_tokens(N, 7);
     const size_t n = (size_t)N * N_VOCAB;
     float *whole = malloc(n * 4), *dec = malloc(n * 4);
     const mx_type kv[] = {MX_TYPE_F32, MX_TYPE_F16};
