@@ -842,15 +842,22 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
  * O = O a + o c; the output is O / L. Each step depends on the block's keys and the block
  * order alone, so:
  *  - prefill (many items) computes and folds an item's blocks on one thread;
- *  - decode (fewer items than threads) spreads the blocks over the threads, each reading its
- *    own cached rows (a decode step at long context is bound by reading the cache), keeps the
- *    partials, then folds each item's partials in order;
- * and both give the same bits, whatever the thread count or the split of a prompt. */
+ *  - decode with fewer items than threads and at least MX_ATTN_SPLIT_MIN_BLOCKS blocks per
+ *    thread gives each thread a contiguous share of the blocks (each reads its own cached
+ *    rows: a decode step at long context is bound by reading the cache), keeps the partials,
+ *    then every thread folds a range of the output elements in block order;
+ *  - decode over fewer blocks (a sliding window, a short context) splits the query heads;
+ * and all give the same bits, whatever the thread count or the split of a prompt. */
+static void attn_set_heads(attn_task *a, const mx_hparams *hp, int n_tok, int nth, bool split_heads) {
+    a->hpi = attn_heads_per_item(hp, n_tok, nth, split_heads);
+    a->n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a->hpi);
+}
+
 static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, int layer, int n_tok) {
     const mx_hparams *hp = &e->hp;
     const int nth = mx_pool_size(e->pool);
-    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer, .hpi = attn_heads_per_item(hp, n_tok, nth, false)};
-    a.n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a.hpi);
+    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer};
+    attn_set_heads(&a, hp, n_tok, nth, false);
     if (nth > 1 && a.n_items < nth && a.n_items <= MX_ATTN_SPLIT_ITEMS) {
         a.unit0[0] = 0;
         for (int64_t i = 0; i < a.n_items; i++) {
@@ -863,8 +870,7 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
             mx_pool_run(e->pool, attn_fold_worker, &a);
             return;
         }
-        a.hpi = attn_heads_per_item(hp, n_tok, nth, true);
-        a.n_items = (int64_t)n_tok * hp->n_head_kv * (hp->n_head / hp->n_head_kv / a.hpi);
+        attn_set_heads(&a, hp, n_tok, nth, true);
     }
     mx_pool_run(e->pool, attn_worker, &a);
 }
