@@ -69,21 +69,22 @@ static char *reference_answer(mixlm_executor *ex, const int32_t *prompt, int32_t
     return out;
 }
 
-static char *letters_bias(void) {
-    static char buf[1024];
-    int n = snprintf(buf, sizeof buf, "\"logit_bias\":{");
+/* Into buf (the clients' threads each pass their own). */
+static char *letters_bias(char buf[1024]) {
+    int n = snprintf(buf, 1024, "\"logit_bias\":{");
     for (int c = 'a'; c <= 'z'; c++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s\"%d\":100", c > 'a' ? "," : "", BYTE_ID(c));
-    snprintf(buf + n, sizeof buf - (size_t)n, "}");
+        n += snprintf(buf + n, 1024 - (size_t)n, "%s\"%d\":100", c > 'a' ? "," : "", BYTE_ID(c));
+    snprintf(buf + n, 1024 - (size_t)n, "}");
     return buf;
 }
 
 static char *completion_body(const int32_t *ids, int32_t n, int stream) {
+    char bias[1024];
     char *b = malloc(8192);
     int k = snprintf(b, 8192, "{\"prompt\":[");
     for (int32_t i = 0; i < n; i++) k += snprintf(b + k, 8192 - (size_t)k, "%s%d", i ? "," : "", ids[i]);
     snprintf(b + k, 8192 - (size_t)k, "],\"max_tokens\":%d,\"temperature\":0,\"stream\":%s,%s}", N_GEN,
-             stream ? "true" : "false", letters_bias());
+             stream ? "true" : "false", letters_bias(bias));
     return b;
 }
 
