@@ -7,6 +7,7 @@
 #include "engine/threadpool.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -38,6 +39,7 @@ typedef struct mx_layer_w {
 #define MM_TILE_ROWS 32        /* weight rows of a prefill tile, see mm_worker() */
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
+#define MM_UNITS_PER_THREAD 8  /* row units a product is cut into per thread, see mm_worker() */
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 #define MX_MAX_GQA_GROUP 16    /* query heads of one KV head that attend together, see attn_worker() */
@@ -417,9 +419,9 @@ int mx_engine_n_threads(const mx_engine *e) { return mx_pool_size(e->pool); }
 /* Parallel pieces                                                                        */
 /* ====================================================================================== */
 
-/* Up to three matrix products over the same tokens: y[t][r] = W[r] . x[t]. Rows are split by
- * thread; each row's dot is computed the same way whatever the split, so results do not
- * depend on the thread count. */
+/* Up to three matrix products over the same tokens: y[t][r] = W[r] . x[t]. The rows are cut
+ * into units that the threads take in turn; each row's dot is computed the same way whatever
+ * the unit or thread, so results do not depend on the thread count. */
 typedef struct mm_job {
     const mx_mat *w;
     const float *x;
@@ -440,6 +442,10 @@ typedef struct mm_task {
     uint8_t *q_rows[MM_MAX_JOBS];
     uint64_t q_bytes[MM_MAX_JOBS];
     const mm_job *q_job[MM_MAX_JOBS];
+    /* row units: job j has rows unit_rows[j] at a time and its units end at unit_end[j]
+     * (counted over the jobs in order); next is the first unit no thread has taken */
+    int64_t unit_rows[MM_MAX_JOBS], unit_end[MM_MAX_JOBS];
+    atomic_int_fast64_t next;
 } mm_task;
 
 /* Items of slot s: one token (quantised) or one block of MX_GEMM_XB tokens (packed). */
@@ -482,55 +488,65 @@ static void mm_prep_worker(void *ctx, int ith, int nth) {
  * the f32 tile product, which reuses each weight across tokens and equals the dot bit for bit.
  *
  * Either way results do not depend on how a prompt is split into steps. */
-static void mm_worker(void *ctx, int ith, int nth) {
-    const mm_task *task = ctx;
-    const mx_gemm_f32_fn gemm = mx_kernels_gemm_f32();
-    for (int j = 0; j < task->n_jobs; j++) {
-        const mm_job *jb = &task->jobs[j];
-        const mx_mat *w = jb->w;
-        const uint8_t *base = w->t->data;
-        int64_t r0, r1;
-        mx_split_rows(w->n_out, ith, nth, &r0, &r1);
-        if (w->vk && jb->q >= 0) {
-            const uint8_t *xq = task->q_rows[jb->q];
-            const uint64_t xb = task->q_bytes[jb->q];
+static void mm_rows(const mm_task *task, const mm_job *jb, int ith, int64_t r0, int64_t r1) {
+    const mx_mat *w = jb->w;
+    const uint8_t *base = w->t->data;
+    if (w->vk && jb->q >= 0) {
+        const uint8_t *xq = task->q_rows[jb->q];
+        const uint64_t xb = task->q_bytes[jb->q];
+        if (!w->k->gemm_q) {
             const mx_dot_q_fn dot_q = w->k->dot_q;
-            if (!w->k->gemm_q) {
-                for (int t = 0; t < task->n_tok; t++)
-                    for (int64_t r = r0; r < r1; r++)
-                        jb->y[t * jb->y_stride + r] = dot_q(base + (uint64_t)r * w->row_bytes,
-                                                            xq + (uint64_t)t * xb, w->n_in);
-                continue;
-            }
-            if (r1 > r0)
-                w->k->gemm_q(base + (uint64_t)r0 * w->row_bytes, w->row_bytes, (int)(r1 - r0), xq, xb,
-                             task->n_tok, jb->y + r0, jb->y_stride, w->n_in);
-            continue;
-        }
-        if (jb->q < 0) {
-            const mx_dot_fn dot = w->k->dot;
             for (int t = 0; t < task->n_tok; t++)
                 for (int64_t r = r0; r < r1; r++)
-                    jb->y[t * jb->y_stride + r] = dot(base + (uint64_t)r * w->row_bytes, jb->x + t * jb->x_stride, w->n_in);
-            continue;
+                    jb->y[t * jb->y_stride + r] = dot_q(base + (uint64_t)r * w->row_bytes,
+                                                        xq + (uint64_t)t * xb, w->n_in);
+            return;
         }
-        const int64_t n = w->n_in;
-        float *tile = task->tile + (int64_t)ith * task->tile_floats;
-        float *conv = tile + MM_TILE_ROWS * n, *part = conv + MX_GEMM_WB * n;
-        for (int64_t rt = r0; rt < r1; rt += MM_TILE_ROWS) {
-            const int nr = (int)MX_MIN((int64_t)MM_TILE_ROWS, r1 - rt);
-            for (int b = 0; b < nr; b += MX_GEMM_WB) {
-                const int nb = MX_MIN(MX_GEMM_WB, nr - b);
-                const uint8_t *rows = base + (uint64_t)(rt + b) * w->row_bytes;
-                if (w->t->type == MX_TYPE_F32) {
-                    mx_gemm_pack_block((const float *)rows, n, nb, MX_GEMM_WB, n, tile + b * n);
-                } else {
-                    for (int i = 0; i < nb; i++) w->k->to_f32(rows + (uint64_t)i * w->row_bytes, conv + i * n, n);
-                    mx_gemm_pack_block(conv, n, nb, MX_GEMM_WB, n, tile + b * n);
-                }
+        w->k->gemm_q(base + (uint64_t)r0 * w->row_bytes, w->row_bytes, (int)(r1 - r0), xq, xb,
+                     task->n_tok, jb->y + r0, jb->y_stride, w->n_in);
+        return;
+    }
+    if (jb->q < 0) {
+        const mx_dot_fn dot = w->k->dot;
+        for (int t = 0; t < task->n_tok; t++)
+            for (int64_t r = r0; r < r1; r++)
+                jb->y[t * jb->y_stride + r] = dot(base + (uint64_t)r * w->row_bytes, jb->x + t * jb->x_stride, w->n_in);
+        return;
+    }
+    const int64_t n = w->n_in;
+    float *tile = task->tile + (int64_t)ith * task->tile_floats;
+    float *conv = tile + MM_TILE_ROWS * n, *part = conv + MX_GEMM_WB * n;
+    const mx_gemm_f32_fn gemm = mx_kernels_gemm_f32();
+    for (int64_t rt = r0; rt < r1; rt += MM_TILE_ROWS) {
+        const int nr = (int)MX_MIN((int64_t)MM_TILE_ROWS, r1 - rt);
+        for (int b = 0; b < nr; b += MX_GEMM_WB) {
+            const int nb = MX_MIN(MX_GEMM_WB, nr - b);
+            const uint8_t *rows = base + (uint64_t)(rt + b) * w->row_bytes;
+            if (w->t->type == MX_TYPE_F32) {
+                mx_gemm_pack_block((const float *)rows, n, nb, MX_GEMM_WB, n, tile + b * n);
+            } else {
+                for (int i = 0; i < nb; i++) w->k->to_f32(rows + (uint64_t)i * w->row_bytes, conv + i * n, n);
+                mx_gemm_pack_block(conv, n, nb, MX_GEMM_WB, n, tile + b * n);
             }
-            gemm(tile, nr, (const float *)task->q_rows[jb->q], task->n_tok, jb->y + rt, jb->y_stride, n, part);
         }
+        gemm(tile, nr, (const float *)task->q_rows[jb->q], task->n_tok, jb->y + rt, jb->y_stride, n, part);
+    }
+}
+
+/* The threads take row units in turn (mm_run sizes them: about MM_UNITS_PER_THREAD per thread
+ * and product), so a thread slowed down by the machine does less of the work instead of
+ * keeping the others waiting at the end of the run. */
+static void mm_worker(void *ctx, int ith, int nth) {
+    (void)nth;
+    mm_task *task = ctx;
+    int j = 0;
+    for (;;) {
+        const int64_t u = atomic_fetch_add_explicit(&task->next, 1, memory_order_relaxed);
+        while (j < task->n_jobs && u >= task->unit_end[j]) j++;
+        if (j == task->n_jobs) return;
+        const mm_job *jb = &task->jobs[j];
+        const int64_t r0 = (u - (j ? task->unit_end[j - 1] : 0)) * task->unit_rows[j];
+        mm_rows(task, jb, ith, r0, MX_MIN(r0 + task->unit_rows[j], jb->w->n_out));
     }
 }
 
@@ -573,6 +589,20 @@ static void mm_run(mx_engine *e, mm_task *task) {
         if (q_elems >= MM_QUANT_PAR_MIN) mx_pool_run(e->pool, mm_prep_worker, task);
         else mm_prep_worker(task, 0, 1);
     }
+    /* Units of a multiple of `align` rows (whole tiles of the f32 path, whole 128-row passes
+     * of the integer tile products, four-row groups of decode), about MM_UNITS_PER_THREAD per
+     * thread. */
+    const int64_t nth = mx_pool_size(e->pool);
+    int64_t units = 0;
+    for (int j = 0; j < task->n_jobs; j++) {
+        const mm_job *jb = &task->jobs[j];
+        const int64_t align = task->n_tok == 1 ? 32 : jb->w->vk ? 128 : MM_TILE_ROWS;
+        const int64_t want = jb->w->n_out / (nth * MM_UNITS_PER_THREAD);
+        task->unit_rows[j] = MX_MAX(1, (want + align - 1) / align) * align;
+        units += (jb->w->n_out + task->unit_rows[j] - 1) / task->unit_rows[j];
+        task->unit_end[j] = units;
+    }
+    atomic_store_explicit(&task->next, 0, memory_order_relaxed);
     mx_pool_run(e->pool, mm_worker, task);
 }
 
