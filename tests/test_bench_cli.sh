@@ -35,15 +35,28 @@ assert len(roof) == 1 and arr[-1] is roof[0], "one final roofline object"
 r = roof[0]
 assert r["threads"] == 2 and r["bandwidth_gb_per_second"] > 0, r
 assert r["weight_bytes_per_token"] > 0 and r["tg_bound_tokens_per_second"] > 0, r
+assert r["sustained_bandwidth_gb_per_second"] > 0 and r["tg_sustained_bound_tokens_per_second"] > 0, r
+assert abs(r["tg_sustained_bound_tokens_per_second"] - r["sustained_bandwidth_gb_per_second"] * 1e9 / r["weight_bytes_per_token"]) <= 1e-3 * r["tg_sustained_bound_tokens_per_second"], r
 for o in tests:
     if o["test"].startswith("tg"):
         assert abs(o["roofline_fraction"] - o["tokens_per_second"] / r["tg_bound_tokens_per_second"]) <= 1e-3 * o["roofline_fraction"], o
+        # the sustained figure is measured beside each tg test and its fraction uses it
+        assert o["sustained_bandwidth_gb_per_second"] > 0, o
+        want = o["tokens_per_second"] * r["weight_bytes_per_token"] / (o["sustained_bandwidth_gb_per_second"] * 1e9)
+        assert abs(o["sustained_roofline_fraction"] - want) <= 1e-3 * want, o
+    else:
+        assert "sustained_bandwidth_gb_per_second" not in o, o
 PY
 
 # Text output: a table row per test.
 expect_rc 0 "bench text" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline -t 1
 grep -q "^| pp4 " "$T/out" && ok || bad "text output lacks the pp4 row: $(cat "$T/out")"
 grep -q "^| tg" "$T/out" && bad "-n 0 still ran a tg test" || ok
+grep -q "roofline" "$T/out" && bad "--no-roofline still printed a roofline" || ok
+# with the roofline, one line per tg test gives both fractions
+expect_rc 0 "bench text roofline" "$M" bench "$MODEL" -p 0 -n 4 --reps 1 -t 1
+grep -q "^roofline: tg4@0 reaches [0-9.]*% of the peak bound, [0-9.]*% of the sustained bound" "$T/out" && ok ||
+    bad "no roofline line for tg4: $(cat "$T/out")"
 
 # --ctx sizes the state: more positions, more KV bytes (the full layers grow; rings do not)
 kvb() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["kv_bytes"])' "$1"; }

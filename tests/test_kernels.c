@@ -297,6 +297,29 @@ static void test_gemm_shapes(void) {
 static void test_read_bandwidth(void) {
     const double bw = mx_read_bandwidth(2, (uint64_t)64 << 20, 1);
     CHECK_MSG(bw > 0.0 && bw < 1e6, "read bandwidth %g GB/s", bw);
+    /* ranges at odd addresses and of odd lengths (each read from its first 32-byte boundary in
+     * whole 256-byte stretches), more threads than stretches, and nothing to read */
+    uint8_t *buf = aligned_alloc(64, 3 << 20);
+    memset(buf, 1, 3 << 20);
+    const mx_byte_range r[3] = {{buf + 1, (1 << 20) - 7}, {buf + (1 << 20) + 5, 300}, {buf + (2 << 20), 1 << 20}};
+    /* trimmed: (2^20 - 7 - 31) / 256 whole stretches from buf + 32, one from buf + 2^20 + 32,
+     * all of the aligned third */
+    const uint64_t want = ((1 << 20) - 38) / 256 * 256 + 256 + (1 << 20);
+    for (int th = 1; th <= 3; th++) {
+        uint64_t got = 0;
+        const double g = mx_read_ranges_bandwidth(r, 3, th, 2, &got);
+        CHECK_MSG(g > 0.0 && g < 1e6, "ranges, %d threads: %g GB/s", th, g);
+        CHECK_MSG(got == 2 * want, "ranges, %d threads: %llu bytes read, want %llu", th,
+                  (unsigned long long)got, (unsigned long long)(2 * want));
+    }
+    uint64_t got = 0;
+    CHECK(mx_read_ranges_bandwidth(&r[1], 1, 4, 1, &got) > 0.0); /* one stretch, 4 threads */
+    CHECK_EQ_INT(got, 256);
+    const mx_byte_range tiny = {buf + 3, 200};
+    CHECK(mx_read_ranges_bandwidth(&tiny, 1, 2, 1, &got) == 0.0);
+    CHECK_EQ_INT(got, 0);
+    CHECK(mx_read_ranges_bandwidth(r, 0, 2, 1, NULL) == 0.0);
+    free(buf);
 }
 
 static void test_force_reference(void) {

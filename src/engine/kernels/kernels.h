@@ -162,6 +162,18 @@ typedef struct mx_block_q8_k {
  * trial counts. 0 when no buffer could be had. (membw.c) */
 double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials);
 
+/* Sustained read bandwidth in GB/s over given memory (the model's weights, in place): the
+ * ranges are read `passes` times end to end, each thread a contiguous share, and the bytes
+ * read are divided by the whole time (not the best pass). Each range is read from its first
+ * 32-byte boundary in whole 256-byte stretches; *bytes_read (if not NULL) gets the bytes read
+ * in all. 0 when there is nothing to read. (membw.c) */
+typedef struct mx_byte_range {
+    const void *p;
+    uint64_t bytes;
+} mx_byte_range;
+double mx_read_ranges_bandwidth(const mx_byte_range *r, int n_ranges, int n_threads, int passes,
+                                uint64_t *bytes_read);
+
 /* Defined in kernels_avx2.c: reads `bytes` (a multiple of 256, 32-byte aligned). */
 uint64_t mx_read_sweep_avx2(const void *p, size_t bytes);
 

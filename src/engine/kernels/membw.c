@@ -1,6 +1,7 @@
-/* membw.c: the machine's memory read bandwidth as the decoder could see it at best (mixlm
- * bench's roofline): a large 2 MiB-aligned buffer with transparent huge pages, read by several
- * threads with the widest loads the CPU has, best of a few trials. */
+/* membw.c: the machine's memory read bandwidth (mixlm bench's roofline), two ways: at its
+ * peak (a large 2 MiB-aligned buffer with transparent huge pages, read by several threads with
+ * the widest loads the CPU has, best of a few trials), and sustained over given byte ranges
+ * (the model's own weights, where the decoder reads them). */
 #define _GNU_SOURCE
 #include "engine/kernels/kernels.h"
 
@@ -94,4 +95,84 @@ double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials) {
     }
     munmap(map, map_bytes);
     return best;
+}
+
+/* ---- Sustained reads of given ranges ------------------------------------------------------ */
+
+typedef struct ranges_share {
+    const mx_byte_range *r;
+    int n;
+    uint64_t from, to; /* bytes of the trimmed ranges taken end to end, multiples of 256 */
+    int passes;
+    bool avx2;
+    uint64_t sum, bytes_read;
+} ranges_share;
+
+/* A range trimmed to whole 256-byte stretches from a 32-byte-aligned start (the sweep's need). */
+static void trim(const mx_byte_range *r, const uint8_t **p, uint64_t *bytes) {
+    const uintptr_t a = ((uintptr_t)r->p + 31) & ~(uintptr_t)31;
+    const uint64_t skip = (uint64_t)(a - (uintptr_t)r->p);
+    *p = (const uint8_t *)a;
+    *bytes = r->bytes > skip ? (r->bytes - skip) / 256 * 256 : 0;
+}
+
+static void *ranges_thread(void *arg) {
+    ranges_share *s = arg;
+    for (int pass = 0; pass < s->passes; pass++) {
+        uint64_t at = 0; /* start of range i in the end-to-end count */
+        for (int i = 0; i < s->n && at < s->to; i++) {
+            const uint8_t *p;
+            uint64_t bytes;
+            trim(&s->r[i], &p, &bytes);
+            const uint64_t a = MX_MAX(at, s->from), b = MX_MIN(at + bytes, s->to);
+            if (a < b) {
+                s->sum += s->avx2 ? mx_read_sweep_avx2(p + (a - at), (size_t)(b - a))
+                                  : sweep_scalar(p + (a - at), (size_t)(b - a));
+                s->bytes_read += b - a;
+            }
+            at += bytes;
+        }
+    }
+    return NULL;
+}
+
+double mx_read_ranges_bandwidth(const mx_byte_range *r, int n_ranges, int n_threads, int passes,
+                                uint64_t *bytes_read) {
+    if (bytes_read) *bytes_read = 0;
+    if (n_threads < 1) n_threads = 1;
+    if (n_threads > BW_MAX_THREADS) n_threads = BW_MAX_THREADS;
+    if (passes < 1) passes = 1;
+    uint64_t total = 0;
+    for (int i = 0; i < n_ranges; i++) {
+        const uint8_t *p;
+        uint64_t bytes;
+        trim(&r[i], &p, &bytes);
+        total += bytes;
+    }
+    if (total == 0) return 0;
+    ranges_share sh[BW_MAX_THREADS];
+    pthread_t tid[BW_MAX_THREADS];
+    const bool avx2 = mx_kernels_have_avx2();
+    for (int t = 0; t < n_threads; t++)
+        sh[t] = (ranges_share){r, n_ranges, total / 256 * (uint64_t)t / (uint64_t)n_threads * 256,
+                               total / 256 * (uint64_t)(t + 1) / (uint64_t)n_threads * 256, passes, avx2, 0, 0};
+    const double t0 = now_s();
+    int started = 0;
+    for (int t = 1; t < n_threads; t++) {
+        if (pthread_create(&tid[t], NULL, ranges_thread, &sh[t]) != 0) break;
+        started = t;
+    }
+    ranges_thread(&sh[0]);
+    for (int t = started + 1; t < n_threads; t++) ranges_thread(&sh[t]); /* not started */
+    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+    const double dt = now_s() - t0;
+    volatile uint64_t sink = 0;
+    uint64_t read = 0;
+    for (int t = 0; t < n_threads; t++) {
+        sink += sh[t].sum;
+        read += sh[t].bytes_read;
+    }
+    (void)sink;
+    if (bytes_read) *bytes_read = read;
+    return dt > 0 ? (double)read / dt / 1e9 : 0;
 }
