@@ -84,4 +84,46 @@ rows4_levels(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t
     for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
 }
 
+/* rows4_levels for types whose levels are an unsigned u (0..2^k - 1, k <= 5) less a bias
+ * (Q4_0: u - 8, Q5_0: u - 16): `ulevels` gives the 32 u as bytes, and maddubs takes them as its
+ * unsigned operand directly (no sign trick), the bias coming off each 16-bit pair sum as
+ * maddubs(bias, x), made once per token and block for all four rows. Each pair sum is then
+ * (u0 - b) x0 + (u1 - b) x1 exactly (|u x| pairs stay below 2 * 31 * 127, the bias pairs below
+ * 2 * 16 * 127: no saturation), so P and every result are those of rows4_levels bit for bit. */
+static inline __attribute__((always_inline)) void
+rows4_ulevels(__m256i (*ulevels)(const uint8_t *), const int bias, const size_t bsz, const uint8_t *w,
+              uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
+    const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH;
+    const __m256i ones = _mm256_set1_epi16(1), vbias = _mm256_set1_epi8((char)bias);
+    __m128 acc[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
+#pragma GCC unroll 4
+        for (size_t o = 0; o < 4 * bsz; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        const uint8_t *blk = w + (size_t)ib * bsz;
+        __m256i uv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) uv[r] = ulevels(blk + r * rb);
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)block_scale(blk), (short)block_scale(blk + rb),
+                                                      (short)block_scale(blk + 2 * rb),
+                                                      (short)block_scale(blk + 3 * rb), 0, 0, 0, 0));
+#pragma GCC unroll 4
+        for (int t = 0; t < nt; t++) {
+            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
+            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+            const __m256i bx = _mm256_maddubs_epi16(vbias, qx);
+            __m256i l[4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                l[r] = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(uv[r], qx), bx), ones);
+            const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
+            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
+            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
+        }
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
+}
+
 #endif

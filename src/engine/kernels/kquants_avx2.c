@@ -504,6 +504,27 @@ static inline __m256i q5_0_levels(const uint8_t *blk) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
 }
+/* The unsigned levels u of rows4_ulevels (levels = u - 8 for Q4_0, u - 16 for Q5_0): the 16
+ * bytes of nibbles are loaded into both halves and the upper half shifted down by 4 (one
+ * variable shift instead of a shift and a lane insert). */
+static inline __m256i nibbles32(const uint8_t *qs) {
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+    return _mm256_and_si256(_mm256_srlv_epi64(v, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
+}
+static inline __m256i q4_0_ulevels(const uint8_t *blk) {
+    return nibbles32(((const mx_block_q4_0 *)blk)->qs);
+}
+static inline __m256i q5_0_ulevels(const uint8_t *blk) {
+    const mx_block_q5_0 *b = (const mx_block_q5_0 *)blk;
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                            2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    int32_t h;
+    memcpy(&h, b->qh, 4);
+    const __m256i hb = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32(h), spread), bit), bit);
+    return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
+}
+
 /* One row: per block P = the exact sum of the 32 products, acc = acc + (dw dx) * P. */
 static inline __attribute__((always_inline)) float
 dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, const void *xq, int64_t n) {
@@ -527,13 +548,13 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
     return dotq_lv(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
 }
 
-/* Tile products: four rows at a time (rows4_levels, avx2_common.h; the rest by dot_q), tokens
+/* Tile products: four rows at a time (rows4_ulevels, avx2_common.h; the rest by dot_q), tokens
  * four at a time inner. */
-#define GEMM_LV(name, levels, btype, dotq)                                                         \
-    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
-    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
-    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
-    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(levels, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
+#define GEMM_LV(name, ulevels, bias, btype, dotq)                                                  \
+    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
+    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
+    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
+    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                       \
         void (*const r4[4])(const uint8_t *, uint64_t, const uint8_t *, uint64_t, int64_t, float *, int64_t) = \
@@ -547,8 +568,8 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
             for (int t = 0; t < nt; t++)                                                           \
                 y[(int64_t)t * ys + r] = dotq((const uint8_t *)w + (uint64_t)r * rb, (const uint8_t *)xq + (uint64_t)t * xb, n); \
     }
-GEMM_LV(gemmq_q4_0_avx2_tile, q4_0_levels, mx_block_q4_0, dotq_q4_0_avx2)
-GEMM_LV(gemmq_q5_0_avx2_tile, q5_0_levels, mx_block_q5_0, dotq_q5_0_avx2)
+GEMM_LV(gemmq_q4_0_avx2_tile, q4_0_ulevels, 8, mx_block_q4_0, dotq_q4_0_avx2)
+GEMM_LV(gemmq_q5_0_avx2_tile, q5_0_ulevels, 16, mx_block_q5_0, dotq_q5_0_avx2)
 #undef GEMM_LV
 
 /* The tile kernels take rows outer and every token inner, so each row meets the activations of
