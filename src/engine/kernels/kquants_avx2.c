@@ -217,6 +217,7 @@ static inline __attribute__((always_inline)) void kq45_unpack(const void *blk, c
     u->mv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(mn, mn)), _mm_unpackhi_epi16(mn, mn), 1);
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     __m256i qh = five ? _mm256_loadu_si256((const __m256i *)b5->qh) : _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int c = 0; c < 4; c++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
         u->q[2 * c] = _mm256_and_si256(v, m4);
@@ -235,6 +236,7 @@ static inline __attribute__((always_inline)) void kq45_unpack(const void *blk, c
 /* One unpacked block against one token's Q8_K block: the term dot_q adds for it. */
 static inline float kq45_term(const kq45_block *u, const mx_block_q8_k *yb) {
     __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 8
     for (int j = 0; j < 8; j++) {
         const __m256i yv = _mm256_loadu_si256((const __m256i *)(yb->qs + 32 * j));
         acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u->q[j], yv), u->scv[j]));
