@@ -319,6 +319,7 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
         q6_k_scales(b[ib].scales, scv, &sc16);
         const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), sc16));
         __m256i acc = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i qa = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h));
             const __m256i qb = _mm256_loadu_si256((const __m256i *)(b[ib].ql + 64 * h + 32));
@@ -331,6 +332,7 @@ static float dotq_q6_k_avx2(const void *row, const void *xq, int64_t n) {
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
             u[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[ib].qs + 128 * h + 32 * k));
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[k], yv), scv[4 * h + k]));
