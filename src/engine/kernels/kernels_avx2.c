@@ -418,6 +418,9 @@ static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq,
             for (int r = 0; r < rn; r++)
                 for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
             __asm__("" ::: "memory"); /* a plain loop, not a call to memset per chunk */
+            /* the outputs' lines, fetched now so that the write-out below does not wait for them */
+            for (int t = t0; t < MX_MIN(nt, t0 + 8 * Q8_TG); t++)
+                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
             for (int64_t b0 = 0; b0 < nb; b0 += Q8_SEG) {
                 const int sn = (int)MX_MIN((int64_t)Q8_SEG, nb - b0);
                 for (int g = 0; g < ng; g++)
