@@ -529,6 +529,23 @@ static inline __m256i q5_0_ulevels(const uint8_t *blk) {
     return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
 }
 
+/* As Q8_0 blocks (kernels.h: to_q8_0): scale copied, levels stored. */
+static inline __attribute__((always_inline)) void
+to_q8_0_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, void *out, int64_t n) {
+    mx_block_q8_0 *o = out;
+    for (int64_t ib = 0; ib < n / 32; ib++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bsz;
+        o[ib].d = block_scale(blk);
+        _mm256_storeu_si256((__m256i *)o[ib].qs, levels(blk));
+    }
+}
+static void to_q8_0_q4_0_avx2(const void *row, void *out, int64_t n) {
+    to_q8_0_lv(q4_0_levels, sizeof(mx_block_q4_0), row, out, n);
+}
+static void to_q8_0_q5_0_avx2(const void *row, void *out, int64_t n) {
+    to_q8_0_lv(q5_0_levels, sizeof(mx_block_q5_0), row, out, n);
+}
+
 /* One row: per block P = the exact sum of the 32 products, acc = acc + (dw dx) * P. */
 static inline __attribute__((always_inline)) float
 dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, const void *xq, int64_t n) {
@@ -605,11 +622,13 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q4_0].axpy = axpy_q4_0_avx2;
     t[MX_TYPE_Q4_0].dot_q = dotq_q4_0_avx2;
     t[MX_TYPE_Q4_0].gemm_q = gemmq_q4_0_avx2;
+    t[MX_TYPE_Q4_0].to_q8_0 = to_q8_0_q4_0_avx2;
     t[MX_TYPE_Q5_0].dot = dot_q5_0_avx2;
     t[MX_TYPE_Q5_0].to_f32 = to_f32_q5_0_avx2;
     t[MX_TYPE_Q5_0].axpy = axpy_q5_0_avx2;
     t[MX_TYPE_Q5_0].dot_q = dotq_q5_0_avx2;
     t[MX_TYPE_Q5_0].gemm_q = gemmq_q5_0_avx2;
+    t[MX_TYPE_Q5_0].to_q8_0 = to_q8_0_q5_0_avx2;
     t[MX_TYPE_Q4_K].dot = dot_q4_k_avx2;
     t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
     t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;
