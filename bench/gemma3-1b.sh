@@ -2,8 +2,8 @@
 # gemma3-1b.sh: the engine figures of bench/RESULTS.md: `mixlm bench` on random-weight Gemma 3
 # 1B-shaped models (tools/dev/gen-random-model) in F16, Q8_0 and a Q4_K_M-style mix; decode at
 # depth (F32 and f16 KV); four sequences decoded together; one thread against two on prefill
-# (Q8_0 and F16); KV bytes of a 32k
-# f16 context. Run on a quiet machine: every figure is a wall-clock speed.
+# (Q8_0 and F16); KV bytes of a 32k f16 context. Run on a quiet machine: every figure is a
+# wall-clock speed.
 #   bench/gemma3-1b.sh [OUT_DIR]    (models are cached in $MODELS, default /tmp/mixlm-g3-1b)
 set -euo pipefail
 cd "$(dirname "$0")/.."
