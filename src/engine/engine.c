@@ -478,11 +478,15 @@ static void mm_prep_worker(void *ctx, int ith, int nth) {
     }
 }
 
-/* Integer path (types with dot_q): the activations were quantised once for the whole task (to
- * the type's vec_type); decode and prefill alike take one tile product gemm_q over the thread's
- * rows and all tokens (one dot_q per row and token when the type has no gemm_q). The kernel
- * blocks for the caches itself: each weight byte it loads serves many tokens, so the rows need
- * not stay in cache. gemm_q equals dot_q bit for bit (kernels.h).
+/* Rows r0..r1 of one job, on thread ith.
+ *
+ * Integer path (types with dot_q): the activations were quantised once for the whole task (to
+ * the type's vec_type); decode and prefill alike take one tile product gemm_q over the rows
+ * and all tokens (one dot_q per row and token when the type has no gemm_q). The kernel blocks
+ * for the caches itself: each weight byte it loads serves many tokens, so the rows need not
+ * stay in cache. gemm_q equals dot_q bit for bit (kernels.h). Types with to_q8_0 (Q4_0, Q5_0)
+ * run their prefill as Q8_0 rows instead (converted MM_AS_Q8_0_ROWS at a time into the
+ * thread's tile buffer), for Q8_0's tile product: the same bits.
  *
  * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill packs the tokens
  * once for the task (mm_prep_worker), then each thread converts a tile of MM_TILE_ROWS rows
@@ -510,7 +514,8 @@ static void mm_rows(const mm_task *task, const mm_job *jb, int ith, int64_t r0, 
             const mx_type_kernels *k8 = mx_kernels_get(MX_TYPE_Q8_0);
             const uint64_t rb8 = mx_type_row_bytes(MX_TYPE_Q8_0, (uint64_t)w->n_in);
             uint8_t *tile = (uint8_t *)(task->tile + (int64_t)ith * task->tile_floats);
-            const int64_t rows = MX_MIN(MM_AS_Q8_0_ROWS, (int64_t)((uint64_t)task->tile_floats * sizeof(float) / rb8));
+            /* the buffer holds (MM_TILE_ROWS + 4) f32 rows of the widest input: over 128 of these */
+            const int64_t rows = MX_MAX(1, MX_MIN(MM_AS_Q8_0_ROWS, (int64_t)((uint64_t)task->tile_floats * sizeof(float) / rb8)));
             for (int64_t rt = r0; rt < r1; rt += rows) {
                 const int nr = (int)MX_MIN(rows, r1 - rt);
                 for (int i = 0; i < nr; i++)
