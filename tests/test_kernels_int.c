@@ -227,10 +227,82 @@ static void test_tables(void) {
     CHECK(mx_kernels_ref(MX_TYPE_F32)->dot_q == NULL);
 }
 
+/* The largest magnitudes the integer sums can meet: every weight level at its top (Q4_K 15,
+ * Q5_K 31, Q6_K 63 / -32, Q4_0 15, Q5_0 31, Q8_0 +-127), scales at their largest, and every
+ * activation byte +127 or -127 (the quantisers' range), for rows 0-2 all positive, then
+ * alternating signs: the tile products (which add several byte products in 16 bits before
+ * widening) must still equal dot_q. 6 rows x 19 tokens, 3 superblocks. */
+static void test_gemm_q_extremes(void) {
+    mx_type types[MX_TYPE_COUNT];
+    const int nty = int_types(types);
+    const int64_t n = 768;
+    const int nr = 6, nt = 19;
+    for (int ti = 0; ti < nty; ti++) {
+        const mx_type t = types[ti];
+        const mx_type vt = mx_kernels_ref(t)->vec_type;
+        const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n), xb = mx_type_row_bytes(vt, (uint64_t)n);
+        uint8_t *w = malloc(rb * nr), *x = malloc(xb * nt);
+        float *y = malloc(sizeof(float) * nr * nt);
+        const uint64_t wblk = mx_type_get(t)->bytes, xblk = mx_type_get(vt)->bytes;
+        for (int r = 0; r < nr; r++)
+            for (uint64_t b = 0; b < rb / wblk; b++) {
+                uint8_t *p = w + r * rb + b * wblk;
+                memset(p, r < 3 ? 0xFF : 0x80 | (uint8_t)(b * 7 + (uint64_t)r), wblk);
+                if (t == MX_TYPE_Q6_K) {
+                    p[wblk - 2] = 0x00; /* d = 1.0 (f16 0x3C00, little-endian) */
+                    p[wblk - 1] = 0x3C;
+                    memset(p + 192, r % 2 ? 0x81 : 0x7F, 16); /* scales +127 / -127 */
+                } else {
+                    p[0] = 0x00; /* d = 1.0 */
+                    p[1] = 0x3C;
+                    if (t == MX_TYPE_Q4_K || t == MX_TYPE_Q5_K) {
+                        p[2] = 0x00; /* dmin = 0.5 */
+                        p[3] = 0x38;
+                    }
+                    if (t == MX_TYPE_Q8_0) memset(p + 2, r < 3 || (b + (uint64_t)r) % 2 ? 0x7F : 0x81, 32);
+                }
+            }
+        for (int k = 0; k < nt; k++)
+            for (uint64_t b = 0; b < xb / xblk; b++) {
+                uint8_t *p = x + k * xb + b * xblk;
+                const int8_t v = k % 2 ? -127 : 127;
+                if (vt == MX_TYPE_Q8_K) {
+                    mx_block_q8_k *q = (mx_block_q8_k *)p;
+                    q->d = 1.0f;
+                    for (int i = 0; i < MX_QK_K; i++) q->qs[i] = k % 3 == 2 && i % 2 ? (int8_t)-v : v;
+                    for (int j = 0; j < 16; j++) {
+                        int sum = 0;
+                        for (int i = 0; i < 16; i++) sum += q->qs[16 * j + i];
+                        q->bsums[j] = (int16_t)sum;
+                    }
+                } else {
+                    mx_block_q8_0 *q = (mx_block_q8_0 *)p;
+                    q->d = 0x3C00;
+                    for (int i = 0; i < 32; i++) q->qs[i] = k % 3 == 2 && i % 2 ? (int8_t)-v : v;
+                }
+            }
+        for (int set = 0; set < n_sets(); set++) {
+            const mx_type_kernels *k = set_get(set, t);
+            if (!k || !k->gemm_q) continue;
+            k->gemm_q(w, rb, nr, x, xb, nt, y, nr, n);
+            int bad = 0;
+            for (int r = 0; r < nr; r++)
+                for (int tk = 0; tk < nt; tk++) {
+                    const float want = k->dot_q(w + r * rb, x + tk * xb, n);
+                    bad += memcmp(&want, &y[tk * nr + r], 4) != 0;
+                }
+            CHECK_MSG(bad == 0, "type %s %s: %d extreme tile results differ from dot_q", mx_type_get(t)->name,
+                      set_name(set), bad);
+        }
+        free(w), free(x), free(y);
+    }
+}
+
 int main(void) {
     test_tables();
     test_q8_0_quantiser();
     test_dot_q_exact();
     test_gemm_q_equals_dot_q();
+    test_gemm_q_extremes();
     return check_summary("test_kernels_int");
 }

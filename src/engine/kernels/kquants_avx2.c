@@ -614,6 +614,180 @@ GEMM_CHUNKED(gemmq_q5_k_avx2)
 GEMM_CHUNKED(gemmq_q6_k_avx2)
 #undef GEMM_CHUNKED
 
+/* ---- K-quant prefill with one token per lane --------------------------------------------------- */
+
+/* For 8 tokens or more, Q4_K and Q5_K take a tile product in the manner of Q8_0's
+ * (kernels_avx2.c): tokens in groups of 8, one per 32-bit lane. A group's Q8_K blocks are
+ * re-laid out a segment of KL_SEG superblocks at a time (per superblock: the 8 scales, per
+ * 4-byte chunk the 8 tokens' bytes side by side, per pair of bsums the 8 tokens' pairs). A
+ * weight row's levels (unsigned, unpacked once per superblock for up to KL_TG groups) are
+ * broadcast 4 at a time and multiplied with 8 tokens by one maddubs; the 16-bit pair sums of a
+ * sub-block's 8 chunks add up without overflow (8 * 2 * 15 * 127 < 2^15; Q5_K's levels reach
+ * 31, so it takes 4 chunks at a time), then one madd with the sub-block's scale widens them:
+ * exact integers, as in dot_q. The mins go the same way against the bsums, and each lane takes
+ * mx_kq_combine's float steps in block order: every result equals dot_q bit for bit. */
+#define KL_TG 4   /* token groups of 8 per pass over a row */
+#define KL_SEG 2  /* superblocks per activation segment: KL_TG * KL_SEG * 2.3 KiB */
+#define KL_ROWS 64 /* rows per pass */
+typedef struct kl_block {
+    float d[8];          /* the tokens' Q8_K scales */
+    int32_t q[64][8];    /* [chunk][token]: bytes 4c..4c+3 */
+    int32_t bs[8][8];    /* [k][token]: bsums 2k and 2k+1 as two int16 */
+} kl_block;
+
+/* 8 rows of 8 dwords transposed (rows r[j] -> out[c] holds dword c of every row, row j in lane j). */
+static inline void transpose8_epi32(const __m256i r[8], __m256i out[8]) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        u[4 * k + 0] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        out[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
+        out[c + 4] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
+    }
+}
+
+/* Superblocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt). */
+static void kl_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, kl_block *out) {
+    const mx_block_q8_k *rows[8];
+    static const mx_block_q8_k zero; /* all zero: d 0, levels 0, bsums 0 */
+    for (int j = 0; j < 8; j++)
+        rows[j] = t0 + j < nt ? (const mx_block_q8_k *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
+    for (int b = 0; b < nb; b++) {
+        const mx_block_q8_k *y[8];
+        for (int j = 0; j < 8; j++) {
+            y[j] = rows[j] ? &rows[j][b] : &zero;
+            out[b].d[j] = y[j]->d;
+        }
+        __m256i r[8], c8[8];
+        for (int s = 0; s < 8; s++) { /* 32 bytes (8 chunks) of every token at a time */
+            for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_si256((const __m256i *)(y[j]->qs + 32 * s));
+            transpose8_epi32(r, c8);
+            for (int c = 0; c < 8; c++) _mm256_store_si256((__m256i *)out[b].q[8 * s + c], c8[c]);
+        }
+        for (int j = 0; j < 8; j++) r[j] = _mm256_loadu_si256((const __m256i *)y[j]->bsums);
+        transpose8_epi32(r, c8);
+        for (int k = 0; k < 8; k++) _mm256_store_si256((__m256i *)out[b].bs[k], c8[k]);
+    }
+}
+
+/* One row's superblock against ng (1..KL_TG) packed groups; acc[g] carried. */
+static inline __attribute__((always_inline)) void
+kl45_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *acc, const int ng,
+               const int five) {
+    kq45_block u;
+    kq45_unpack(blk, five, &u);
+    _Alignas(32) uint8_t lv[8][32];
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) _mm256_store_si256((__m256i *)lv[j], u.q[j]);
+    __m256i isum[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) isum[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; j++) {
+        for (int h = 0; h < 1 + five; h++) {
+            __m256i p[KL_TG];
+#pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) p[g] = _mm256_setzero_si256();
+            const int c0 = five ? 4 * h : 0, c1 = five ? 4 * h + 4 : 8;
+#pragma GCC unroll 8
+            for (int c = c0; c < c1; c++) {
+                int32_t w4;
+                memcpy(&w4, lv[j] + 4 * c, 4);
+                const __m256i wv = _mm256_set1_epi32(w4);
+#pragma GCC unroll 4
+                for (int g = 0; g < ng; g++)
+                    p[g] = _mm256_add_epi16(p[g], _mm256_maddubs_epi16(wv, _mm256_load_si256((const __m256i *)xs[g * gstride].q[8 * j + c])));
+            }
+#pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(p[g], u.scv[j]));
+        }
+    }
+    __m256i msum[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) msum[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) { /* min k (in both words of dword k of mv) against bsums 2k, 2k+1 */
+        const __m256i mk = _mm256_permutevar8x32_epi32(u.mv, _mm256_set1_epi32(k));
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g++)
+            msum[g] = _mm256_add_epi32(msum[g], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)xs[g * gstride].bs[k]), mk));
+    }
+    const __m256 d = _mm256_set1_ps(u.d), dmin = _mm256_set1_ps(u.dmin);
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) { /* mx_kq_combine, lane by lane */
+        const __m256 yd = _mm256_load_ps(xs[g * gstride].d);
+        const __m256 ta = _mm256_mul_ps(_mm256_mul_ps(yd, d), _mm256_cvtepi32_ps(isum[g]));
+        const __m256 tb = _mm256_mul_ps(_mm256_mul_ps(yd, dmin), _mm256_cvtepi32_ps(msum[g]));
+        acc[g] = _mm256_add_ps(acc[g], _mm256_sub_ps(ta, tb));
+    }
+}
+
+#define KL45_ROW_SEG(G, F)                                                                             \
+    static void kl45_row_seg_##G##_##F(const uint8_t *row, const kl_block *xs, int64_t gstride, int nb, \
+                                       __m256 *acc) {                                                 \
+        __m256 a[KL_TG];                                                                                \
+        for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
+        for (int b = 0; b < nb; b++)                                                                   \
+            kl45_row_block(row + (size_t)b * (F ? sizeof(mx_block_q5_k) : sizeof(mx_block_q4_k)), xs + b, \
+                           gstride, a, G, F);                                                          \
+        for (int g = 0; g < G; g++) acc[g] = a[g];                                                     \
+    }
+KL45_ROW_SEG(1, 0) KL45_ROW_SEG(2, 0) KL45_ROW_SEG(3, 0) KL45_ROW_SEG(4, 0)
+KL45_ROW_SEG(1, 1) KL45_ROW_SEG(2, 1) KL45_ROW_SEG(3, 1) KL45_ROW_SEG(4, 1)
+#undef KL45_ROW_SEG
+typedef void (*kl_row_seg_fn)(const uint8_t *, const kl_block *, int64_t, int, __m256 *);
+static const kl_row_seg_fn g_kl45_row_seg[2][KL_TG] = {
+    {kl45_row_seg_1_0, kl45_row_seg_2_0, kl45_row_seg_3_0, kl45_row_seg_4_0},
+    {kl45_row_seg_1_1, kl45_row_seg_2_1, kl45_row_seg_3_1, kl45_row_seg_4_1}};
+
+/* The lane tile over rows x tokens (nt >= 8); seg: the row kernels of the type. */
+static void kl_gemm(const kl_row_seg_fn seg[KL_TG], size_t bsz, const void *w, uint64_t rb, int nr, const void *xq,
+                    uint64_t xb, int nt, float *y, int64_t ys, int64_t n) {
+    const int64_t nb = n / MX_QK_K;
+    _Alignas(32) kl_block xs[KL_TG * KL_SEG];
+    _Alignas(32) __m256 acc[KL_ROWS][KL_TG];
+    for (int r0 = 0; r0 < nr; r0 += KL_ROWS) {
+        const int rn = MX_MIN(KL_ROWS, nr - r0);
+        for (int t0 = 0; t0 < nt; t0 += 8 * KL_TG) {
+            const int ng = MX_MIN(KL_TG, (nt - t0 + 7) / 8);
+            for (int r = 0; r < rn; r++)
+                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
+            for (int t = t0; t < MX_MIN(nt, t0 + 8 * KL_TG); t++)
+                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
+            for (int64_t b0 = 0; b0 < nb; b0 += KL_SEG) {
+                const int sn = (int)MX_MIN((int64_t)KL_SEG, nb - b0);
+                for (int g = 0; g < ng; g++) kl_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * KL_SEG]);
+                for (int r = 0; r < rn; r++)
+                    seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * bsz, xs, KL_SEG, sn, acc[r]);
+            }
+            for (int g = 0; g < ng; g++)
+                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
+                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
+                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
+                }
+        }
+    }
+}
+
+static void gemmq_q4_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
+                             int64_t ys, int64_t n) {
+    if (nt < 8) gemmq_q4_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
+    else kl_gemm(g_kl45_row_seg[0], sizeof(mx_block_q4_k), w, rb, nr, xq, xb, nt, y, ys, n);
+}
+static void gemmq_q5_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
+                             int64_t ys, int64_t n) {
+    if (nt < 8) gemmq_q5_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
+    else kl_gemm(g_kl45_row_seg[1], sizeof(mx_block_q5_k), w, rb, nr, xq, xb, nt, y, ys, n);
+}
+
 /* ---- registration --------------------------------------------------------------------------- */
 
 void mx_kquants_avx2_fill(mx_type_kernels *t) {
@@ -633,12 +807,12 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
     t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;
     t[MX_TYPE_Q4_K].dot_q = dotq_q4_k_avx2;
-    t[MX_TYPE_Q4_K].gemm_q = gemmq_q4_k_avx2;
+    t[MX_TYPE_Q4_K].gemm_q = gemmq_q4_k_lanes;
     t[MX_TYPE_Q5_K].dot = dot_q5_k_avx2;
     t[MX_TYPE_Q5_K].to_f32 = to_f32_q5_k_avx2;
     t[MX_TYPE_Q5_K].axpy = axpy_q5_k_avx2;
     t[MX_TYPE_Q5_K].dot_q = dotq_q5_k_avx2;
-    t[MX_TYPE_Q5_K].gemm_q = gemmq_q5_k_avx2;
+    t[MX_TYPE_Q5_K].gemm_q = gemmq_q5_k_lanes;
     t[MX_TYPE_Q6_K].dot = dot_q6_k_avx2;
     t[MX_TYPE_Q6_K].to_f32 = to_f32_q6_k_avx2;
     t[MX_TYPE_Q6_K].axpy = axpy_q6_k_avx2;
