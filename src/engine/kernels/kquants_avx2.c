@@ -777,6 +777,90 @@ static void kl_gemm(const kl_row_seg_fn seg[KL_TG], size_t bsz, const void *w, u
     }
 }
 
+/* Q6_K the same way: levels u = q + 32 (0..63) per 16-element sub-block with its int8 scale;
+ * two chunks' byte products fit 16 bits (2 * 2 * 63 * 127 < 2^15), so a sub-block takes two
+ * madds with its scale; then isum = A - 32 sum_s sc_s bsums_s per lane, as dotq_q6_k. */
+static inline __attribute__((always_inline)) void
+kl6_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *acc, const int ng) {
+    const mx_block_q6_k *b = (const mx_block_q6_k *)blk;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    _Alignas(32) uint8_t lv[8][32];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i qa = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h));
+        const __m256i qb = _mm256_loadu_si256((const __m256i *)(b->ql + 64 * h + 32));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(b->qh + 32 * h));
+        _mm256_store_si256((__m256i *)lv[4 * h],
+                           _mm256_or_si256(_mm256_and_si256(qa, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)));
+        _mm256_store_si256((__m256i *)lv[4 * h + 1],
+                           _mm256_or_si256(_mm256_and_si256(qb, m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)));
+        _mm256_store_si256((__m256i *)lv[4 * h + 2],
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qa, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)));
+        _mm256_store_si256((__m256i *)lv[4 * h + 3],
+                           _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qb, 4), m4),
+                                           _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)));
+    }
+    __m256i isum[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) isum[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; m++) {          /* 32 levels: sub-blocks 2m and 2m + 1 */
+#pragma GCC unroll 4
+        for (int c = 0; c < 8; c += 2) {   /* chunks c, c + 1 of sub-block 2m + c / 4 */
+            const __m256i sc = _mm256_set1_epi16((short)b->scales[2 * m + c / 4]);
+            int32_t w0, w1;
+            memcpy(&w0, lv[m] + 4 * c, 4);
+            memcpy(&w1, lv[m] + 4 * c + 4, 4);
+            const __m256i wv0 = _mm256_set1_epi32(w0), wv1 = _mm256_set1_epi32(w1);
+#pragma GCC unroll 4
+            for (int g = 0; g < ng; g++) {
+                const __m256i p = _mm256_add_epi16(
+                    _mm256_maddubs_epi16(wv0, _mm256_load_si256((const __m256i *)xs[g * gstride].q[8 * m + c])),
+                    _mm256_maddubs_epi16(wv1, _mm256_load_si256((const __m256i *)xs[g * gstride].q[8 * m + c + 1])));
+                isum[g] = _mm256_add_epi32(isum[g], _mm256_madd_epi16(p, sc));
+            }
+        }
+    }
+    /* dword k of sc16 holds scales 2k and 2k + 1, against bsums 2k and 2k + 1 */
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    __m256i bsum[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) bsum[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++) {
+        const __m256i sk = _mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(k));
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g++)
+            bsum[g] = _mm256_add_epi32(bsum[g], _mm256_madd_epi16(_mm256_load_si256((const __m256i *)xs[g * gstride].bs[k]), sk));
+    }
+    const __m256 d = _mm256_set1_ps(_cvtsh_ss(b->d)), zero = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) { /* mx_kq_combine(yd, d, 0, isum, 0), lane by lane */
+        const __m256 yd = _mm256_load_ps(xs[g * gstride].d);
+        const __m256i is = _mm256_sub_epi32(isum[g], _mm256_slli_epi32(bsum[g], 5));
+        const __m256 ta = _mm256_mul_ps(_mm256_mul_ps(yd, d), _mm256_cvtepi32_ps(is));
+        const __m256 tb = _mm256_mul_ps(_mm256_mul_ps(yd, zero), zero);
+        acc[g] = _mm256_add_ps(acc[g], _mm256_sub_ps(ta, tb));
+    }
+}
+#define KL6_ROW_SEG(G)                                                                                 \
+    static void kl6_row_seg_##G(const uint8_t *row, const kl_block *xs, int64_t gstride, int nb, __m256 *acc) { \
+        __m256 a[KL_TG];                                                                                \
+        for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
+        for (int b = 0; b < nb; b++) kl6_row_block(row + (size_t)b * sizeof(mx_block_q6_k), xs + b, gstride, a, G); \
+        for (int g = 0; g < G; g++) acc[g] = a[g];                                                     \
+    }
+KL6_ROW_SEG(1) KL6_ROW_SEG(2) KL6_ROW_SEG(3) KL6_ROW_SEG(4)
+#undef KL6_ROW_SEG
+static const kl_row_seg_fn g_kl6_row_seg[KL_TG] = {kl6_row_seg_1, kl6_row_seg_2, kl6_row_seg_3, kl6_row_seg_4};
+
+static void gemmq_q6_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
+                             int64_t ys, int64_t n) {
+    if (nt < 8) gemmq_q6_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
+    else kl_gemm(g_kl6_row_seg, sizeof(mx_block_q6_k), w, rb, nr, xq, xb, nt, y, ys, n);
+}
 static void gemmq_q4_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q4_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
@@ -817,7 +901,7 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q6_K].to_f32 = to_f32_q6_k_avx2;
     t[MX_TYPE_Q6_K].axpy = axpy_q6_k_avx2;
     t[MX_TYPE_Q6_K].dot_q = dotq_q6_k_avx2;
-    t[MX_TYPE_Q6_K].gemm_q = gemmq_q6_k_avx2;
+    t[MX_TYPE_Q6_K].gemm_q = gemmq_q6_k_lanes;
     t[MX_TYPE_Q8_K].dot = dot_q8_k_avx2;
     t[MX_TYPE_Q8_K].to_f32 = to_f32_q8_k_avx2;
     t[MX_TYPE_Q8_K].from_f32 = from_f32_q8_k_avx2;
