@@ -437,62 +437,6 @@ static void test_dots(void) {
     }
 }
 
-/* ---- Q4_0 / Q5_0 as Q8_0 rows (prefill's path) ----------------------------------------------- */
-
-/* to_q8_0 keeps each block's scale and levels: the Q8_0 row dequantises to the same floats, and
- * Q8_0's dot_q and gemm_q on the converted rows equal the type's own dot_q bit for bit, for the
- * reference and the AVX2 tables (whose conversions give the same bytes). Other types have
- * none. 9 rows of 1152 (odd row count for the four-row groups) against 37 tokens (more than the
- * 8 Q8_0's tile takes per lane group, with a partial group). */
-static void test_to_q8_0(void) {
-    const int64_t n = 1152;
-    const int nr = 9, nt = 37;
-    for (int set = 0; set < 2; set++) {
-        if (set == 1 && !mx_kernels_have_avx2()) continue;
-        const mx_type ts[2] = {MX_TYPE_Q4_0, MX_TYPE_Q5_0};
-        for (int ti = 0; ti < 2; ti++) {
-            const mx_type t = ts[ti];
-            const mx_type_kernels *k = set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
-            const mx_type_kernels *k8 = set ? mx_kernels_avx2(MX_TYPE_Q8_0) : mx_kernels_ref(MX_TYPE_Q8_0);
-            CHECK_MSG(k && k->to_q8_0, "%s (%s): to_q8_0", tname(t), set ? "avx2" : "ref");
-            if (!k || !k->to_q8_0) continue;
-            const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n), rb8 = mx_type_row_bytes(MX_TYPE_Q8_0, (uint64_t)n);
-            uint8_t *w = malloc(rb * nr), *w8 = malloc(rb8 * nr), *w8r = malloc(rb8), *xq = malloc(rb8 * nt);
-            float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), *y = malloc(sizeof(float) * nr * nt);
-            for (int r = 0; r < nr; r++) {
-                fill_row(x, n);
-                k->from_f32(x, w + rb * r, n);
-                k->to_q8_0(w + rb * r, w8 + rb8 * r, n);
-                mx_kernels_ref(t)->to_q8_0(w + rb * r, w8r, n);
-                CHECK_MSG(memcmp(w8 + rb8 * r, w8r, rb8) == 0, "%s (%s) row %d: same bytes as the reference", tname(t),
-                          set ? "avx2" : "ref", r);
-                k->to_f32(w + rb * r, a, n);
-                k8->to_f32(w8 + rb8 * r, b, n);
-                CHECK_MSG(memcmp(a, b, (size_t)n * 4) == 0, "%s (%s) row %d: dequantises alike", tname(t),
-                          set ? "avx2" : "ref", r);
-            }
-            for (int j = 0; j < nt; j++) {
-                fill_row(x, n);
-                k8->from_f32(x, xq + rb8 * j, n);
-            }
-            k8->gemm_q(w8, rb8, nr, xq, rb8, nt, y, nr, n);
-            int bad_dot = 0, bad_gemm = 0;
-            for (int r = 0; r < nr; r++)
-                for (int j = 0; j < nt; j++) {
-                    const float want = k->dot_q(w + rb * r, xq + rb8 * j, n);
-                    const float d8 = k8->dot_q(w8 + rb8 * r, xq + rb8 * j, n);
-                    bad_dot += memcmp(&want, &d8, 4) != 0;
-                    bad_gemm += memcmp(&want, &y[j * nr + r], 4) != 0;
-                }
-            CHECK_MSG(bad_dot == 0 && bad_gemm == 0, "%s (%s): %d dots and %d tile results differ from dot_q",
-                      tname(t), set ? "avx2" : "ref", bad_dot, bad_gemm);
-            free(w), free(w8), free(w8r), free(xq), free(x), free(a), free(b), free(y);
-        }
-    }
-    const mx_type none[] = {MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K, MX_TYPE_Q8_0};
-    for (size_t i = 0; i < MX_ARRAY_LEN(none); i++) CHECK(mx_kernels_get(none[i])->to_q8_0 == NULL);
-}
-
 /* ---- AVX2 against the reference ------------------------------------------------------------- */
 
 /* to_f32, from_f32 (weights and Q8_K activations) bit for bit; the f32 dot within the F32
@@ -734,7 +678,6 @@ int main(void) {
     test_q8_k();
     test_dots();
     test_avx2_vs_ref();
-    test_to_q8_0();
     test_engine_mix();
     return check_summary("test_kquants");
 }

@@ -39,8 +39,6 @@ typedef struct mx_layer_w {
 #define MM_TILE_ROWS 32        /* weight rows of a prefill tile, see mm_worker() */
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
-#define MM_AS_Q8_0_MIN_TOKENS 8 /* Q4_0 / Q5_0 products of this many tokens go through Q8_0 */
-#define MM_AS_Q8_0_ROWS 128    /* rows converted at a time (a pass of Q8_0's tile product) */
 #define MM_UNITS_PER_THREAD 8  /* row units a product is cut into per thread, see mm_worker() */
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
@@ -484,9 +482,7 @@ static void mm_prep_worker(void *ctx, int ith, int nth) {
  * the type's vec_type); decode and prefill alike take one tile product gemm_q over the rows
  * and all tokens (one dot_q per row and token when the type has no gemm_q). The kernel blocks
  * for the caches itself: each weight byte it loads serves many tokens, so the rows need not
- * stay in cache. gemm_q equals dot_q bit for bit (kernels.h). Types with to_q8_0 (Q4_0, Q5_0)
- * run their prefill as Q8_0 rows instead (converted MM_AS_Q8_0_ROWS at a time into the
- * thread's tile buffer), for Q8_0's tile product: the same bits.
+ * stay in cache. gemm_q equals dot_q bit for bit (kernels.h).
  *
  * f32 path (F32, F16, BF16): decode takes the type's own dot per row; prefill packs the tokens
  * once for the task (mm_prep_worker), then each thread converts a tile of MM_TILE_ROWS rows
@@ -506,22 +502,6 @@ static void mm_rows(const mm_task *task, const mm_job *jb, int ith, int64_t r0, 
                 for (int64_t r = r0; r < r1; r++)
                     jb->y[t * jb->y_stride + r] = dot_q(base + (uint64_t)r * w->row_bytes,
                                                         xq + (uint64_t)t * xb, w->n_in);
-            return;
-        }
-        if (w->k->to_q8_0 && task->n_tok >= MM_AS_Q8_0_MIN_TOKENS) {
-            /* Q4_0 / Q5_0 prefill: tiles of rows converted to Q8_0 in the thread's tile
-             * buffer, then Q8_0's tile product (the same bits: kernels.h, to_q8_0) */
-            const mx_type_kernels *k8 = mx_kernels_get(MX_TYPE_Q8_0);
-            const uint64_t rb8 = mx_type_row_bytes(MX_TYPE_Q8_0, (uint64_t)w->n_in);
-            uint8_t *tile = (uint8_t *)(task->tile + (int64_t)ith * task->tile_floats);
-            /* the buffer holds (MM_TILE_ROWS + 4) f32 rows of the widest input: over 128 of these */
-            const int64_t rows = MX_MAX(1, MX_MIN(MM_AS_Q8_0_ROWS, (int64_t)((uint64_t)task->tile_floats * sizeof(float) / rb8)));
-            for (int64_t rt = r0; rt < r1; rt += rows) {
-                const int nr = (int)MX_MIN(rows, r1 - rt);
-                for (int i = 0; i < nr; i++)
-                    w->k->to_q8_0(base + (uint64_t)(rt + i) * w->row_bytes, tile + (uint64_t)i * rb8, w->n_in);
-                k8->gemm_q(tile, rb8, nr, xq, xb, task->n_tok, jb->y + rt, jb->y_stride, w->n_in);
-            }
             return;
         }
         w->k->gemm_q(base + (uint64_t)r0 * w->row_bytes, w->row_bytes, (int)(r1 - r0), xq, xb,

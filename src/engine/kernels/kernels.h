@@ -67,12 +67,6 @@ typedef float (*mx_dot_q_fn)(const void *row, const void *xq, int64_t n);
 typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const void *xq,
                              uint64_t xq_bytes, int nt, float *y, int64_t y_stride, int64_t n);
 
-/* The row as Q8_0 blocks (n elements) with the same f16 scales and the levels as int8, for types
- * whose dot_q is Q8_0's dot_q on exactly those (Q4_0, Q5_0): Q8_0's gemm_q on the converted
- * rows then gives their dot_q bit for bit, and prefill takes that path (Q8_0's tile product
- * uses each weight for many more tokens than their four-row kernel). */
-typedef void (*mx_to_q8_0_fn)(const void *row, void *out, int64_t n);
-
 /* Attention over nr cache or scratch rows of n elements (row r at rows + r * row_bytes) for
  * nq query heads at once, so each row is read and widened once for all of them:
  *   attn_scores: s[i * s_stride + r] = sum_k row_r[k] * q[i * q_stride + k], accumulating
@@ -108,7 +102,6 @@ typedef struct mx_type_kernels {
     /* Attention over cached rows (NULL for types a KV cache cannot hold). */
     mx_attn_scores_fn attn_scores;
     mx_attn_values_fn attn_values;
-    mx_to_q8_0_fn to_q8_0;  /* NULL for types without the property above */
 } mx_type_kernels;
 
 /* The active kernels for a type, or NULL when the engine cannot use that type. The table is

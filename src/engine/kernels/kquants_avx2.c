@@ -529,23 +529,6 @@ static inline __m256i q5_0_ulevels(const uint8_t *blk) {
     return _mm256_or_si256(nibbles32(b->qs), _mm256_and_si256(hb, _mm256_set1_epi8(0x10)));
 }
 
-/* As Q8_0 blocks (kernels.h: to_q8_0): scale copied, levels stored. */
-static inline __attribute__((always_inline)) void
-to_q8_0_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, void *out, int64_t n) {
-    mx_block_q8_0 *o = out;
-    for (int64_t ib = 0; ib < n / 32; ib++) {
-        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bsz;
-        o[ib].d = block_scale(blk);
-        _mm256_storeu_si256((__m256i *)o[ib].qs, levels(blk));
-    }
-}
-static void to_q8_0_q4_0_avx2(const void *row, void *out, int64_t n) {
-    to_q8_0_lv(q4_0_levels, sizeof(mx_block_q4_0), row, out, n);
-}
-static void to_q8_0_q5_0_avx2(const void *row, void *out, int64_t n) {
-    to_q8_0_lv(q5_0_levels, sizeof(mx_block_q5_0), row, out, n);
-}
-
 /* One row: per block P = the exact sum of the 32 products, acc = acc + (dw dx) * P. */
 static inline __attribute__((always_inline)) float
 dotq_lv(__m256i (*levels)(const uint8_t *), const size_t bsz, const void *row, const void *xq, int64_t n) {
@@ -861,6 +844,140 @@ static void gemmq_q6_k_lanes(const void *w, uint64_t rb, int nr, const void *xq,
     if (nt < 8) gemmq_q6_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
     else kl_gemm(g_kl6_row_seg, sizeof(mx_block_q6_k), w, rb, nr, xq, xb, nt, y, ys, n);
 }
+/* Q4_0 and Q5_0 the same way against Q8_0 activations: a group's blocks re-laid out as the 8
+ * scales, per chunk the 8 tokens' bytes, and each token's sum of the block's bytes; a row's
+ * unsigned levels u (0..15, 0..31) broadcast 4 at a time, the byte products of 8 chunks (Q5_0:
+ * 4) added in 16 bits, widened by madd, and the bias taken off as bias * sum: P is the exact
+ * block sum of (u - bias) x, and each lane takes acc = acc + (d_w d_x) P as dot_q does. */
+typedef struct l0_block {
+    float d[8];
+    int32_t q[8][8];     /* [chunk][token] */
+    int32_t sx[8];       /* [token]: sum of the block's 32 bytes */
+} l0_block;
+
+static void l0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, l0_block *out) {
+    const mx_block_q8_0 *rows[8];
+    for (int j = 0; j < 8; j++)
+        rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nb; b++) {
+        __m256i r[8], c8[8];
+        uint16_t d[8];
+        for (int j = 0; j < 8; j++) {
+            r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
+            d[j] = rows[j] ? rows[j][b].d : 0;
+        }
+        _mm256_store_ps(out[b].d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
+        transpose8_epi32(r, c8);
+        __m256i sx = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            _mm256_store_si256((__m256i *)out[b].q[c], c8[c]);
+            sx = _mm256_add_epi32(sx, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c8[c]), ones16));
+        }
+        _mm256_store_si256((__m256i *)out[b].sx, sx);
+    }
+}
+
+/* The byte products of chunks c0 .. c0+nc-1 of a row's levels against ng groups, summed in 16
+ * bits, widened into p32. */
+static inline __attribute__((always_inline)) void
+l0_chunks(const uint8_t *lv, const l0_block *xs, int64_t gstride, __m256i *p32, const int ng, const int c0,
+          const int nc) {
+    __m256i p[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) p[g] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++) {
+        int32_t w4;
+        memcpy(&w4, lv + 4 * (c0 + c), 4);
+        const __m256i wv = _mm256_set1_epi32(w4);
+#pragma GCC unroll 4
+        for (int g = 0; g < ng; g++)
+            p[g] = _mm256_add_epi16(p[g], _mm256_maddubs_epi16(wv, _mm256_load_si256((const __m256i *)xs[g * gstride].q[c0 + c])));
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) p32[g] = _mm256_add_epi32(p32[g], _mm256_madd_epi16(p[g], _mm256_set1_epi16(1)));
+}
+
+static inline __attribute__((always_inline)) void
+l0_row_block(const uint8_t *blk, const l0_block *xs, int64_t gstride, __m256 *acc, const int ng, const int five) {
+    _Alignas(32) uint8_t lv[32];
+    _mm256_store_si256((__m256i *)lv, five ? q5_0_ulevels(blk) : q4_0_ulevels(blk));
+    __m256i p32[KL_TG];
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) p32[g] = _mm256_setzero_si256();
+    if (five) { /* 4 * 2 * 31 * 127 < 2^15 */
+        l0_chunks(lv, xs, gstride, p32, ng, 0, 4);
+        l0_chunks(lv, xs, gstride, p32, ng, 4, 4);
+    } else {    /* 8 * 2 * 15 * 127 < 2^15 */
+        l0_chunks(lv, xs, gstride, p32, ng, 0, 8);
+    }
+    const __m256 dw = _mm256_set1_ps(_cvtsh_ss(block_scale(blk)));
+#pragma GCC unroll 4
+    for (int g = 0; g < ng; g++) {
+        const __m256i sx = _mm256_load_si256((const __m256i *)xs[g * gstride].sx);
+        const __m256i pb = _mm256_sub_epi32(p32[g], _mm256_slli_epi32(sx, five ? 4 : 3));
+        const __m256 d = _mm256_mul_ps(dw, _mm256_load_ps(xs[g * gstride].d));
+        acc[g] = _mm256_add_ps(acc[g], _mm256_mul_ps(d, _mm256_cvtepi32_ps(pb)));
+    }
+}
+
+#define L0_ROW_SEG(G, F)                                                                               \
+    static void l0_row_seg_##G##_##F(const uint8_t *row, const l0_block *xs, int64_t gstride, int nb,  \
+                                     __m256 *acc) {                                                   \
+        __m256 a[KL_TG];                                                                                \
+        for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
+        for (int b = 0; b < nb; b++)                                                                   \
+            l0_row_block(row + (size_t)b * (F ? sizeof(mx_block_q5_0) : sizeof(mx_block_q4_0)), xs + b, gstride, a, G, F); \
+        for (int g = 0; g < G; g++) acc[g] = a[g];                                                     \
+    }
+L0_ROW_SEG(1, 0) L0_ROW_SEG(2, 0) L0_ROW_SEG(3, 0) L0_ROW_SEG(4, 0)
+L0_ROW_SEG(1, 1) L0_ROW_SEG(2, 1) L0_ROW_SEG(3, 1) L0_ROW_SEG(4, 1)
+#undef L0_ROW_SEG
+typedef void (*l0_row_seg_fn)(const uint8_t *, const l0_block *, int64_t, int, __m256 *);
+static const l0_row_seg_fn g_l0_row_seg[2][KL_TG] = {
+    {l0_row_seg_1_0, l0_row_seg_2_0, l0_row_seg_3_0, l0_row_seg_4_0},
+    {l0_row_seg_1_1, l0_row_seg_2_1, l0_row_seg_3_1, l0_row_seg_4_1}};
+
+#define L0_SEG 16 /* blocks of 32 per activation segment */
+static void l0_gemm(const l0_row_seg_fn seg[KL_TG], size_t bsz, const void *w, uint64_t rb, int nr, const void *xq,
+                    uint64_t xb, int nt, float *y, int64_t ys, int64_t n) {
+    const int64_t nb = n / 32;
+    _Alignas(32) l0_block xs[KL_TG * L0_SEG];
+    _Alignas(32) __m256 acc[KL_ROWS][KL_TG];
+    for (int r0 = 0; r0 < nr; r0 += KL_ROWS) {
+        const int rn = MX_MIN(KL_ROWS, nr - r0);
+        for (int t0 = 0; t0 < nt; t0 += 8 * KL_TG) {
+            const int ng = MX_MIN(KL_TG, (nt - t0 + 7) / 8);
+            for (int r = 0; r < rn; r++)
+                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
+            for (int t = t0; t < MX_MIN(nt, t0 + 8 * KL_TG); t++)
+                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
+            for (int64_t b0 = 0; b0 < nb; b0 += L0_SEG) {
+                const int sn = (int)MX_MIN((int64_t)L0_SEG, nb - b0);
+                for (int g = 0; g < ng; g++) l0_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * L0_SEG]);
+                for (int r = 0; r < rn; r++)
+                    seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * bsz, xs, L0_SEG, sn, acc[r]);
+            }
+            for (int g = 0; g < ng; g++)
+                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
+                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
+                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
+                }
+        }
+    }
+}
+static void gemmq_q4_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
+                             int64_t ys, int64_t n) {
+    if (nt < 8) gemmq_q4_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
+    else l0_gemm(g_l0_row_seg[0], sizeof(mx_block_q4_0), w, rb, nr, xq, xb, nt, y, ys, n);
+}
+static void gemmq_q5_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
+                             int64_t ys, int64_t n) {
+    if (nt < 8) gemmq_q5_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
+    else l0_gemm(g_l0_row_seg[1], sizeof(mx_block_q5_0), w, rb, nr, xq, xb, nt, y, ys, n);
+}
+
 static void gemmq_q4_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q4_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
@@ -879,14 +996,12 @@ void mx_kquants_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_Q4_0].to_f32 = to_f32_q4_0_avx2;
     t[MX_TYPE_Q4_0].axpy = axpy_q4_0_avx2;
     t[MX_TYPE_Q4_0].dot_q = dotq_q4_0_avx2;
-    t[MX_TYPE_Q4_0].gemm_q = gemmq_q4_0_avx2;
-    t[MX_TYPE_Q4_0].to_q8_0 = to_q8_0_q4_0_avx2;
+    t[MX_TYPE_Q4_0].gemm_q = gemmq_q4_0_lanes;
     t[MX_TYPE_Q5_0].dot = dot_q5_0_avx2;
     t[MX_TYPE_Q5_0].to_f32 = to_f32_q5_0_avx2;
     t[MX_TYPE_Q5_0].axpy = axpy_q5_0_avx2;
     t[MX_TYPE_Q5_0].dot_q = dotq_q5_0_avx2;
-    t[MX_TYPE_Q5_0].gemm_q = gemmq_q5_0_avx2;
-    t[MX_TYPE_Q5_0].to_q8_0 = to_q8_0_q5_0_avx2;
+    t[MX_TYPE_Q5_0].gemm_q = gemmq_q5_0_lanes;
     t[MX_TYPE_Q4_K].dot = dot_q4_k_avx2;
     t[MX_TYPE_Q4_K].to_f32 = to_f32_q4_k_avx2;
     t[MX_TYPE_Q4_K].axpy = axpy_q4_k_avx2;

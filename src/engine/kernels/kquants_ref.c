@@ -6,7 +6,6 @@
 #include "common/util.h"
 
 #include <math.h>
-#include <string.h>
 
 /* ---- shared pieces ------------------------------------------------------------------------ */
 
@@ -242,24 +241,6 @@ static void axpy_q5_0_ref(float a, const void *row, float *y, int64_t n) {
 /* Against Q8_0, in the same 8-lane order as Q4_0 (AVX2 equal bit for bit). */
 static float dotq_q5_0_ref(const void *row, const void *xq, int64_t n) {
     return dotq_by_levels(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
-}
-
-/* As Q8_0 blocks: the same scale, the levels as bytes. */
-static void to_q8_0_by_levels(levels_fn levels, size_t bs, const void *row, void *out, int64_t n) {
-    mx_block_q8_0 *o = out;
-    for (int64_t ib = 0; ib < n / 32; ib++) {
-        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bs;
-        int q[32];
-        levels(blk, q);
-        memcpy(&o[ib].d, blk, 2); /* both block types start with their f16 scale */
-        for (int j = 0; j < 32; j++) o[ib].qs[j] = (int8_t)q[j];
-    }
-}
-static void to_q8_0_q4_0_ref(const void *row, void *out, int64_t n) {
-    to_q8_0_by_levels(q4_0_levels, sizeof(mx_block_q4_0), row, out, n);
-}
-static void to_q8_0_q5_0_ref(const void *row, void *out, int64_t n) {
-    to_q8_0_by_levels(q5_0_levels, sizeof(mx_block_q5_0), row, out, n);
 }
 
 /* ---- Q4_K / Q5_K -------------------------------------------------------------------------- */
@@ -526,9 +507,9 @@ GEMM_Q_BY_DOT(gemmq_q6_k_ref, dotq_q6_k_ref)
 
 static const mx_type_kernels g_kq_ref[MX_TYPE_COUNT] = {
     [MX_TYPE_Q4_0] = {dot_q4_0_ref, to_f32_q4_0_ref, from_f32_q4_0_ref, axpy_q4_0_ref,
-                      MX_TYPE_Q8_0, dotq_q4_0_ref, gemmq_q4_0_ref, .to_q8_0 = to_q8_0_q4_0_ref},
+                      MX_TYPE_Q8_0, dotq_q4_0_ref, gemmq_q4_0_ref},
     [MX_TYPE_Q5_0] = {dot_q5_0_ref, to_f32_q5_0_ref, from_f32_q5_0_ref, axpy_q5_0_ref,
-                      MX_TYPE_Q8_0, dotq_q5_0_ref, gemmq_q5_0_ref, .to_q8_0 = to_q8_0_q5_0_ref},
+                      MX_TYPE_Q8_0, dotq_q5_0_ref, gemmq_q5_0_ref},
     [MX_TYPE_Q4_K] = {dot_q4_k_ref, to_f32_q4_k_ref, from_f32_q4_k_ref, axpy_q4_k_ref,
                       MX_TYPE_Q8_K, dotq_q4_k_ref, gemmq_q4_k_ref},
     [MX_TYPE_Q5_K] = {dot_q5_k_ref, to_f32_q5_k_ref, from_f32_q5_k_ref, axpy_q5_k_ref,
