@@ -40,6 +40,11 @@ static inline uint16_t block_scale(const uint8_t *blk) {
  * independent sequential accumulators per token, one per row. A block's levels (and their
  * magnitudes, for the sign trick: maddubs needs one unsigned operand) are made once for all
  * the tokens.
+ * With bias > 0 the levels are an unsigned u (0..2^k - 1, k <= 5) less the bias (Q4_0: u - 8,
+ * Q5_0: u - 16): `levels` gives the u, maddubs takes them directly (no sign trick), and the
+ * bias comes off each 16-bit pair sum as maddubs(bias, x), made once per token and block for
+ * the four rows. Each pair sum is then (u0 - b) x0 + (u1 - b) x1 exactly (|u x| pairs stay
+ * below 2 * 31 * 127, the bias pairs below 2 * 16 * 127: no saturation): the same P.
  * The four rows are read as four streams, so a prefetch a fixed distance ahead of each would
  * mostly land in the rows being read; instead the next four rows are prefetched linearly,
  * 4 blocks per step, ROWS4_PREFETCH bytes ahead of their start. Measured on the mapped Q8_0
@@ -47,10 +52,10 @@ static inline uint16_t block_scale(const uint8_t *blk) {
  * GB/s this way (one row at a time with a per-row prefetch: 15-19 GB/s). */
 #define ROWS4_PREFETCH 1024
 static inline __attribute__((always_inline)) void
-rows4_levels(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t *w, uint64_t rb,
-             const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
+rows4_levels(__m256i (*levels)(const uint8_t *), const int bias, const size_t bsz, const uint8_t *w,
+             uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
     const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH; /* prefetches never fault */
-    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i ones = _mm256_set1_epi16(1), vbias = _mm256_set1_epi8((char)bias);
     __m128 acc[4];
 #pragma GCC unroll 4
     for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
@@ -62,7 +67,7 @@ rows4_levels(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             lv[r] = levels(blk + r * rb);
-            av[r] = _mm256_sign_epi8(lv[r], lv[r]);
+            av[r] = bias ? lv[r] : _mm256_sign_epi8(lv[r], lv[r]);
         }
         const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)block_scale(blk), (short)block_scale(blk + rb),
                                                       (short)block_scale(blk + 2 * rb),
@@ -71,52 +76,13 @@ rows4_levels(__m256i (*levels)(const uint8_t *), const size_t bsz, const uint8_t
         for (int t = 0; t < nt; t++) {
             const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
             const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
+            const __m256i bx = bias ? _mm256_maddubs_epi16(vbias, qx) : _mm256_setzero_si256();
             __m256i l[4];
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++)
-                l[r] = _mm256_madd_epi16(_mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])), ones);
-            const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
-            const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
-            acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));
-        }
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
-}
-
-/* rows4_levels for types whose levels are an unsigned u (0..2^k - 1, k <= 5) less a bias
- * (Q4_0: u - 8, Q5_0: u - 16): `ulevels` gives the 32 u as bytes, and maddubs takes them as its
- * unsigned operand directly (no sign trick), the bias coming off each 16-bit pair sum as
- * maddubs(bias, x), made once per token and block for all four rows. Each pair sum is then
- * (u0 - b) x0 + (u1 - b) x1 exactly (|u x| pairs stay below 2 * 31 * 127, the bias pairs below
- * 2 * 16 * 127: no saturation), so P and every result are those of rows4_levels bit for bit. */
-static inline __attribute__((always_inline)) void
-rows4_ulevels(__m256i (*ulevels)(const uint8_t *), const int bias, const size_t bsz, const uint8_t *w,
-              uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys, const int nt) {
-    const char *pf = (const char *)w + 4 * rb + ROWS4_PREFETCH;
-    const __m256i ones = _mm256_set1_epi16(1), vbias = _mm256_set1_epi8((char)bias);
-    __m128 acc[4];
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) acc[t] = _mm_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++, pf += 4 * bsz) {
-#pragma GCC unroll 4
-        for (size_t o = 0; o < 4 * bsz; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-        const uint8_t *blk = w + (size_t)ib * bsz;
-        __m256i uv[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) uv[r] = ulevels(blk + r * rb);
-        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)block_scale(blk), (short)block_scale(blk + rb),
-                                                      (short)block_scale(blk + 2 * rb),
-                                                      (short)block_scale(blk + 3 * rb), 0, 0, 0, 0));
-#pragma GCC unroll 4
-        for (int t = 0; t < nt; t++) {
-            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-            const __m256i bx = _mm256_maddubs_epi16(vbias, qx);
-            __m256i l[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++)
-                l[r] = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(uv[r], qx), bx), ones);
+                l[r] = _mm256_madd_epi16(bias ? _mm256_sub_epi16(_mm256_maddubs_epi16(av[r], qx), bx)
+                                              : _mm256_maddubs_epi16(av[r], _mm256_sign_epi8(qx, lv[r])),
+                                         ones);
             const __m128i p = sum4_epi32(l[0], l[1], l[2], l[3]);
             const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(_cvtsh_ss(x->d)));
             acc[t] = _mm_add_ps(acc[t], _mm_mul_ps(d, _mm_cvtepi32_ps(p)));

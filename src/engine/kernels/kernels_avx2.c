@@ -281,7 +281,7 @@ static inline __m256i q8_0_levels(const uint8_t *blk) {
 #define Q8_ROWS4(T)                                                                              \
     static void q8_0_rows4_##T(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb,  \
                                int64_t nb, float *out, int64_t ys) {                           \
-        rows4_levels(q8_0_levels, sizeof(mx_block_q8_0), w, rb, xq, xb, nb, out, ys, T);       \
+        rows4_levels(q8_0_levels, 0, sizeof(mx_block_q8_0), w, rb, xq, xb, nb, out, ys, T);    \
     }
 Q8_ROWS4(1) Q8_ROWS4(2) Q8_ROWS4(3) Q8_ROWS4(4)
 #undef Q8_ROWS4

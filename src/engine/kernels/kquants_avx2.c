@@ -508,7 +508,7 @@ static inline __m256i q5_0_levels(const uint8_t *blk) {
         _mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1), _mm256_set1_epi8(0x0F));
     return _mm256_or_si256(nib, _mm256_andnot_si256(hb, _mm256_set1_epi8((char)0xF0)));
 }
-/* The unsigned levels u of rows4_ulevels (levels = u - 8 for Q4_0, u - 16 for Q5_0): the 16
+/* The unsigned levels u of rows4_levels with a bias (levels = u - 8 for Q4_0, u - 16 for Q5_0): the 16
  * bytes of nibbles are loaded into both halves and the upper half shifted down by 4 (one
  * variable shift instead of a shift and a lane insert). */
 static inline __m256i nibbles32(const uint8_t *qs) {
@@ -552,13 +552,13 @@ static float dotq_q5_0_avx2(const void *row, const void *xq, int64_t n) {
     return dotq_lv(q5_0_levels, sizeof(mx_block_q5_0), row, xq, n);
 }
 
-/* Tile products: four rows at a time (rows4_ulevels, avx2_common.h; the rest by dot_q), tokens
+/* Tile products: four rows at a time (rows4_levels with a bias, avx2_common.h; the rest by dot_q), tokens
  * four at a time inner. */
 #define GEMM_LV(name, ulevels, bias, btype, dotq)                                                  \
-    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
-    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
-    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
-    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_ulevels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
+    static void name##_r4_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 1); } \
+    static void name##_r4_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 2); } \
+    static void name##_r4_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 3); } \
+    static void name##_r4_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out, int64_t ys) { rows4_levels(ulevels, bias, sizeof(btype), w, rb, xq, xb, nb, out, ys, 4); } \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                       \
         void (*const r4[4])(const uint8_t *, uint64_t, const uint8_t *, uint64_t, int64_t, float *, int64_t) = \
