@@ -638,7 +638,8 @@ static inline void transpose8_epi32(const __m256i r[8], __m256i out[8]) {
 }
 
 /* Superblocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt). */
-static void kl_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, kl_block *out) {
+static void kl_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
+    kl_block *out = outv;
     const mx_block_q8_k *rows[8];
     static const mx_block_q8_k zero; /* all zero: d 0, levels 0, bsums 0 */
     for (int j = 0; j < 8; j++)
@@ -714,8 +715,9 @@ kl45_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *
 }
 
 #define KL45_ROW_SEG(G, F)                                                                             \
-    static void kl45_row_seg_##G##_##F(const uint8_t *row, const kl_block *xs, int64_t gstride, int nb, \
+    static void kl45_row_seg_##G##_##F(const uint8_t *row, const void *xv, int64_t gstride, int nb,    \
                                        __m256 *acc) {                                                 \
+        const kl_block *xs = xv;                                                                        \
         __m256 a[KL_TG];                                                                                \
         for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
         for (int b = 0; b < nb; b++)                                                                   \
@@ -726,16 +728,24 @@ kl45_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *
 KL45_ROW_SEG(1, 0) KL45_ROW_SEG(2, 0) KL45_ROW_SEG(3, 0) KL45_ROW_SEG(4, 0)
 KL45_ROW_SEG(1, 1) KL45_ROW_SEG(2, 1) KL45_ROW_SEG(3, 1) KL45_ROW_SEG(4, 1)
 #undef KL45_ROW_SEG
-typedef void (*kl_row_seg_fn)(const uint8_t *, const kl_block *, int64_t, int, __m256 *);
-static const kl_row_seg_fn g_kl45_row_seg[2][KL_TG] = {
-    {kl45_row_seg_1_0, kl45_row_seg_2_0, kl45_row_seg_3_0, kl45_row_seg_4_0},
-    {kl45_row_seg_1_1, kl45_row_seg_2_1, kl45_row_seg_3_1, kl45_row_seg_4_1}};
 
-/* The lane tile over rows x tokens (nt >= 8); seg: the row kernels of the type. */
-static void kl_gemm(const kl_row_seg_fn seg[KL_TG], size_t bsz, const void *w, uint64_t rb, int nr, const void *xq,
-                    uint64_t xb, int nt, float *y, int64_t ys, int64_t n) {
-    const int64_t nb = n / MX_QK_K;
-    _Alignas(32) kl_block xs[KL_TG * KL_SEG];
+/* A type's lane tile: how to re-lay out a token group's activation blocks and its row kernels
+ * for 1..KL_TG groups (each over a segment of seg_blocks blocks). */
+typedef struct lane_kind {
+    void (*pack)(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *out);
+    void (*seg[KL_TG])(const uint8_t *row, const void *xs, int64_t gstride, int nb, __m256 *acc);
+    size_t wbsz, xbsz; /* bytes of a weight block, of a re-laid-out activation block */
+    int block;         /* elements per block */
+    int seg_blocks;
+} lane_kind;
+#define LANE_SEG_BYTES 8192 /* one group's segment, the largest of the kinds */
+
+/* The lane tile over rows x tokens (nt >= 8): KL_ROWS rows meet KL_TG groups of 8 tokens at a
+ * time, segment by segment; results per lane, written out token by token. */
+static void lane_gemm(const lane_kind *k, const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt,
+                      float *y, int64_t ys, int64_t n) {
+    const int64_t nb = n / k->block;
+    _Alignas(32) uint8_t xs[KL_TG * LANE_SEG_BYTES];
     _Alignas(32) __m256 acc[KL_ROWS][KL_TG];
     for (int r0 = 0; r0 < nr; r0 += KL_ROWS) {
         const int rn = MX_MIN(KL_ROWS, nr - r0);
@@ -745,11 +755,12 @@ static void kl_gemm(const kl_row_seg_fn seg[KL_TG], size_t bsz, const void *w, u
                 for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
             for (int t = t0; t < MX_MIN(nt, t0 + 8 * KL_TG); t++)
                 for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
-            for (int64_t b0 = 0; b0 < nb; b0 += KL_SEG) {
-                const int sn = (int)MX_MIN((int64_t)KL_SEG, nb - b0);
-                for (int g = 0; g < ng; g++) kl_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * KL_SEG]);
+            for (int64_t b0 = 0; b0 < nb; b0 += k->seg_blocks) {
+                const int sn = (int)MX_MIN((int64_t)k->seg_blocks, nb - b0);
+                for (int g = 0; g < ng; g++) k->pack(xq, xb, t0 + 8 * g, nt, b0, sn, xs + (size_t)g * k->seg_blocks * k->xbsz);
                 for (int r = 0; r < rn; r++)
-                    seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * bsz, xs, KL_SEG, sn, acc[r]);
+                    k->seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * k->wbsz, xs,
+                                   k->seg_blocks, sn, acc[r]);
             }
             for (int g = 0; g < ng; g++)
                 for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
@@ -759,6 +770,11 @@ static void kl_gemm(const kl_row_seg_fn seg[KL_TG], size_t bsz, const void *w, u
         }
     }
 }
+_Static_assert(KL_SEG * sizeof(kl_block) <= LANE_SEG_BYTES, "lane segment");
+static const lane_kind g_lane_q4_k = {kl_pack, {kl45_row_seg_1_0, kl45_row_seg_2_0, kl45_row_seg_3_0, kl45_row_seg_4_0},
+                                      sizeof(mx_block_q4_k), sizeof(kl_block), MX_QK_K, KL_SEG};
+static const lane_kind g_lane_q5_k = {kl_pack, {kl45_row_seg_1_1, kl45_row_seg_2_1, kl45_row_seg_3_1, kl45_row_seg_4_1},
+                                      sizeof(mx_block_q5_k), sizeof(kl_block), MX_QK_K, KL_SEG};
 
 /* Q6_K the same way: levels u = q + 32 (0..63) per 16-element sub-block with its int8 scale;
  * two chunks' byte products fit 16 bits (2 * 2 * 63 * 127 < 2^15), so a sub-block takes two
@@ -829,7 +845,8 @@ kl6_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *a
     }
 }
 #define KL6_ROW_SEG(G)                                                                                 \
-    static void kl6_row_seg_##G(const uint8_t *row, const kl_block *xs, int64_t gstride, int nb, __m256 *acc) { \
+    static void kl6_row_seg_##G(const uint8_t *row, const void *xv, int64_t gstride, int nb, __m256 *acc) { \
+        const kl_block *xs = xv;                                                                        \
         __m256 a[KL_TG];                                                                                \
         for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
         for (int b = 0; b < nb; b++) kl6_row_block(row + (size_t)b * sizeof(mx_block_q6_k), xs + b, gstride, a, G); \
@@ -837,12 +854,13 @@ kl6_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *a
     }
 KL6_ROW_SEG(1) KL6_ROW_SEG(2) KL6_ROW_SEG(3) KL6_ROW_SEG(4)
 #undef KL6_ROW_SEG
-static const kl_row_seg_fn g_kl6_row_seg[KL_TG] = {kl6_row_seg_1, kl6_row_seg_2, kl6_row_seg_3, kl6_row_seg_4};
+static const lane_kind g_lane_q6_k = {kl_pack, {kl6_row_seg_1, kl6_row_seg_2, kl6_row_seg_3, kl6_row_seg_4},
+                                      sizeof(mx_block_q6_k), sizeof(kl_block), MX_QK_K, KL_SEG};
 
 static void gemmq_q6_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q6_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else kl_gemm(g_kl6_row_seg, sizeof(mx_block_q6_k), w, rb, nr, xq, xb, nt, y, ys, n);
+    else lane_gemm(&g_lane_q6_k, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 /* Q4_0 and Q5_0 the same way against Q8_0 activations: a group's blocks re-laid out as the 8
  * scales, per chunk the 8 tokens' bytes, and each token's sum of the block's bytes; a row's
@@ -855,7 +873,8 @@ typedef struct l0_block {
     int32_t sx[8];       /* [token]: sum of the block's 32 bytes */
 } l0_block;
 
-static void l0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, l0_block *out) {
+static void l0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
+    l0_block *out = outv;
     const mx_block_q8_0 *rows[8];
     for (int j = 0; j < 8; j++)
         rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
@@ -923,8 +942,9 @@ l0_row_block(const uint8_t *blk, const l0_block *xs, int64_t gstride, __m256 *ac
 }
 
 #define L0_ROW_SEG(G, F)                                                                               \
-    static void l0_row_seg_##G##_##F(const uint8_t *row, const l0_block *xs, int64_t gstride, int nb,  \
+    static void l0_row_seg_##G##_##F(const uint8_t *row, const void *xv, int64_t gstride, int nb,      \
                                      __m256 *acc) {                                                   \
+        const l0_block *xs = xv;                                                                        \
         __m256 a[KL_TG];                                                                                \
         for (int g = 0; g < G; g++) a[g] = acc[g];                                                     \
         for (int b = 0; b < nb; b++)                                                                   \
@@ -934,59 +954,33 @@ l0_row_block(const uint8_t *blk, const l0_block *xs, int64_t gstride, __m256 *ac
 L0_ROW_SEG(1, 0) L0_ROW_SEG(2, 0) L0_ROW_SEG(3, 0) L0_ROW_SEG(4, 0)
 L0_ROW_SEG(1, 1) L0_ROW_SEG(2, 1) L0_ROW_SEG(3, 1) L0_ROW_SEG(4, 1)
 #undef L0_ROW_SEG
-typedef void (*l0_row_seg_fn)(const uint8_t *, const l0_block *, int64_t, int, __m256 *);
-static const l0_row_seg_fn g_l0_row_seg[2][KL_TG] = {
-    {l0_row_seg_1_0, l0_row_seg_2_0, l0_row_seg_3_0, l0_row_seg_4_0},
-    {l0_row_seg_1_1, l0_row_seg_2_1, l0_row_seg_3_1, l0_row_seg_4_1}};
-
 #define L0_SEG 16 /* blocks of 32 per activation segment */
-static void l0_gemm(const l0_row_seg_fn seg[KL_TG], size_t bsz, const void *w, uint64_t rb, int nr, const void *xq,
-                    uint64_t xb, int nt, float *y, int64_t ys, int64_t n) {
-    const int64_t nb = n / 32;
-    _Alignas(32) l0_block xs[KL_TG * L0_SEG];
-    _Alignas(32) __m256 acc[KL_ROWS][KL_TG];
-    for (int r0 = 0; r0 < nr; r0 += KL_ROWS) {
-        const int rn = MX_MIN(KL_ROWS, nr - r0);
-        for (int t0 = 0; t0 < nt; t0 += 8 * KL_TG) {
-            const int ng = MX_MIN(KL_TG, (nt - t0 + 7) / 8);
-            for (int r = 0; r < rn; r++)
-                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
-            for (int t = t0; t < MX_MIN(nt, t0 + 8 * KL_TG); t++)
-                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
-            for (int64_t b0 = 0; b0 < nb; b0 += L0_SEG) {
-                const int sn = (int)MX_MIN((int64_t)L0_SEG, nb - b0);
-                for (int g = 0; g < ng; g++) l0_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * L0_SEG]);
-                for (int r = 0; r < rn; r++)
-                    seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * bsz, xs, L0_SEG, sn, acc[r]);
-            }
-            for (int g = 0; g < ng; g++)
-                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
-                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
-                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
-                }
-        }
-    }
-}
+_Static_assert(L0_SEG * sizeof(l0_block) <= LANE_SEG_BYTES, "lane segment");
+static const lane_kind g_lane_q4_0 = {l0_pack, {l0_row_seg_1_0, l0_row_seg_2_0, l0_row_seg_3_0, l0_row_seg_4_0},
+                                      sizeof(mx_block_q4_0), sizeof(l0_block), 32, L0_SEG};
+static const lane_kind g_lane_q5_0 = {l0_pack, {l0_row_seg_1_1, l0_row_seg_2_1, l0_row_seg_3_1, l0_row_seg_4_1},
+                                      sizeof(mx_block_q5_0), sizeof(l0_block), 32, L0_SEG};
+
 static void gemmq_q4_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q4_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else l0_gemm(g_l0_row_seg[0], sizeof(mx_block_q4_0), w, rb, nr, xq, xb, nt, y, ys, n);
+    else lane_gemm(&g_lane_q4_0, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 static void gemmq_q5_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q5_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else l0_gemm(g_l0_row_seg[1], sizeof(mx_block_q5_0), w, rb, nr, xq, xb, nt, y, ys, n);
+    else lane_gemm(&g_lane_q5_0, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 
 static void gemmq_q4_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q4_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else kl_gemm(g_kl45_row_seg[0], sizeof(mx_block_q4_k), w, rb, nr, xq, xb, nt, y, ys, n);
+    else lane_gemm(&g_lane_q4_k, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 static void gemmq_q5_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
                              int64_t ys, int64_t n) {
     if (nt < 8) gemmq_q5_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else kl_gemm(g_kl45_row_seg[1], sizeof(mx_block_q5_k), w, rb, nr, xq, xb, nt, y, ys, n);
+    else lane_gemm(&g_lane_q5_k, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 
 /* ---- registration --------------------------------------------------------------------------- */
