@@ -857,11 +857,6 @@ KL6_ROW_SEG(1) KL6_ROW_SEG(2) KL6_ROW_SEG(3) KL6_ROW_SEG(4)
 static const lane_kind g_lane_q6_k = {kl_pack, {kl6_row_seg_1, kl6_row_seg_2, kl6_row_seg_3, kl6_row_seg_4},
                                       sizeof(mx_block_q6_k), sizeof(kl_block), MX_QK_K, KL_SEG};
 
-static void gemmq_q6_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
-                             int64_t ys, int64_t n) {
-    if (nt < 8) gemmq_q6_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else lane_gemm(&g_lane_q6_k, w, rb, nr, xq, xb, nt, y, ys, n);
-}
 /* Q4_0 and Q5_0 the same way against Q8_0 activations: a group's blocks re-laid out as the 8
  * scales, per chunk the 8 tokens' bytes, and each token's sum of the block's bytes; a row's
  * unsigned levels u (0..15, 0..31) broadcast 4 at a time, the byte products of 8 chunks (Q5_0:
@@ -961,27 +956,19 @@ static const lane_kind g_lane_q4_0 = {l0_pack, {l0_row_seg_1_0, l0_row_seg_2_0, 
 static const lane_kind g_lane_q5_0 = {l0_pack, {l0_row_seg_1_1, l0_row_seg_2_1, l0_row_seg_3_1, l0_row_seg_4_1},
                                       sizeof(mx_block_q5_0), sizeof(l0_block), 32, L0_SEG};
 
-static void gemmq_q4_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
-                             int64_t ys, int64_t n) {
-    if (nt < 8) gemmq_q4_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else lane_gemm(&g_lane_q4_0, w, rb, nr, xq, xb, nt, y, ys, n);
-}
-static void gemmq_q5_0_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
-                             int64_t ys, int64_t n) {
-    if (nt < 8) gemmq_q5_0_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else lane_gemm(&g_lane_q5_0, w, rb, nr, xq, xb, nt, y, ys, n);
-}
-
-static void gemmq_q4_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
-                             int64_t ys, int64_t n) {
-    if (nt < 8) gemmq_q4_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else lane_gemm(&g_lane_q4_k, w, rb, nr, xq, xb, nt, y, ys, n);
-}
-static void gemmq_q5_k_lanes(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y,
-                             int64_t ys, int64_t n) {
-    if (nt < 8) gemmq_q5_k_avx2(w, rb, nr, xq, xb, nt, y, ys, n);
-    else lane_gemm(&g_lane_q5_k, w, rb, nr, xq, xb, nt, y, ys, n);
-}
+/* gemm_q of the five types: the lane tile from 8 tokens, the row-by-row tiles below that. */
+#define GEMM_LANES(name, kind, rowwise)                                                           \
+    static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
+                     int64_t ys, int64_t n) {                                                     \
+        if (nt < 8) rowwise(w, rb, nr, xq, xb, nt, y, ys, n);                                     \
+        else lane_gemm(&kind, w, rb, nr, xq, xb, nt, y, ys, n);                                   \
+    }
+GEMM_LANES(gemmq_q4_0_lanes, g_lane_q4_0, gemmq_q4_0_avx2)
+GEMM_LANES(gemmq_q5_0_lanes, g_lane_q5_0, gemmq_q5_0_avx2)
+GEMM_LANES(gemmq_q4_k_lanes, g_lane_q4_k, gemmq_q4_k_avx2)
+GEMM_LANES(gemmq_q5_k_lanes, g_lane_q5_k, gemmq_q5_k_avx2)
+GEMM_LANES(gemmq_q6_k_lanes, g_lane_q6_k, gemmq_q6_k_avx2)
+#undef GEMM_LANES
 
 /* ---- registration --------------------------------------------------------------------------- */
 
