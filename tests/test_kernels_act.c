@@ -54,10 +54,41 @@ static void check_fn(const char *name, mx_act_mul_fn fn, double (*exact)(double)
     free(x_in);
 }
 
+/* Softmax blocks: s - m over (-60, 0] (and a few far below the exp's clamp at -87, and the
+ * maximum itself), lengths 1..131 (scalar tails): each e^(s - m) within 4e-7 relative of the
+ * double exp of the f32 difference plus 1e-37 absolute (the AVX2 exp gives exactly 0 below e^-87, where the true
+ * value is under 1.7e-38), and the sum within 1e-6 relative of the double sum. */
+static void check_exp_sum(const char *name, mx_exp_sum_fn fn) {
+    enum { N = 131 };
+    float s[N], in[N];
+    int bad = 0, bad_sum = 0;
+    for (int n = 1; n <= N; n += 13) {
+        const float m = (float)(drand() * 20.0 - 10.0);
+        for (int k = 0; k < n; k++) {
+            in[k] = m - (float)(drand() * 60.0);
+            if (k % 17 == 5) in[k] = m - 90.0f - (float)k; /* below the clamp */
+            if (k == n / 2) in[k] = m;
+            s[k] = in[k];
+        }
+        const float l = fn(s, n, m);
+        double want_sum = 0.0;
+        for (int k = 0; k < n; k++) {
+            const float x = in[k] - m; /* rounded to f32 as the kernels do */
+            const double want = exp((double)x);
+            want_sum += want;
+            if (!(fabs((double)s[k] - want) <= 4e-7 * want + 1e-37)) bad++;
+        }
+        if (!(fabs((double)l - want_sum) <= 1e-6 * want_sum)) bad_sum++;
+    }
+    CHECK_MSG(bad == 0 && bad_sum == 0, "%s: %d elements and %d sums beyond the bound", name, bad, bad_sum);
+}
+
 int main(void) {
+    check_exp_sum("exp_sum ref", mx_exp_sum);
     check_fn("gelu ref", mx_gelu_tanh_mul, gelu_exact);
     check_fn("silu ref", mx_silu_mul, silu_exact);
     if (mx_kernels_have_avx2()) {
+        check_exp_sum("exp_sum avx2", mx_exp_sum_avx2_fn());
         check_fn("gelu avx2", mx_gelu_tanh_mul_avx2_fn(), gelu_exact);
         check_fn("silu avx2", mx_silu_mul_avx2_fn(), silu_exact);
         CHECK(mx_kernels_gelu_tanh_mul() == mx_gelu_tanh_mul_avx2_fn());

@@ -684,6 +684,7 @@ typedef struct attn_task {
     /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
+    mx_exp_sum_fn exp_sum; /* the active softmax kernel */
 } attn_task;
 
 /* One work item: a token's query heads h0 .. h0+hpi-1, all of KV head kvh. */
@@ -759,17 +760,14 @@ static void block_partial(const attn_task *a, const attn_item *it, int64_t b, fl
     }
     const float scale = e->hp.attn_scale, cap = a->spec->attn_softcap;
     for (int i = 0; i < a->hpi; i++) {
-        float *sc = p + i * MX_ATTN_BLOCK, m = -INFINITY, l = 0.0f;
+        float *sc = p + i * MX_ATTN_BLOCK, m = -INFINITY, l;
         for (int64_t k = 0; k <= j1 - j0; k++) {
             float v = sc[k] * scale;
             if (cap > 0.0f) v = cap * tanhf(v / cap);
             sc[k] = v;
             if (v > m) m = v;
         }
-        for (int64_t k = 0; k <= j1 - j0; k++) {
-            sc[k] = expf(sc[k] - m);
-            l += sc[k];
-        }
+        l = a->exp_sum(sc, j1 - j0 + 1, m);
         float *o = part + i * W;
         memset(o, 0, (size_t)hd * sizeof(float));
         o[hd] = m;
@@ -888,7 +886,7 @@ static void attn_set_heads(attn_task *a, const mx_hparams *hp, int n_tok, int nt
 static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, int layer, int n_tok) {
     const mx_hparams *hp = &e->hp;
     const int nth = mx_pool_size(e->pool);
-    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer};
+    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer, .exp_sum = mx_kernels_exp_sum()};
     attn_set_heads(&a, hp, n_tok, nth, false);
     if (nth > 1 && a.n_items < nth && a.n_items <= MX_ATTN_SPLIT_ITEMS) {
         a.unit0[0] = 0;

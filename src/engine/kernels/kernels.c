@@ -12,6 +12,7 @@ static mx_type_kernels g_avx2[MX_TYPE_COUNT];
 static const char *g_isa = "reference";
 static mx_gemm_f32_fn g_gemm;
 static mx_act_mul_fn g_gelu = mx_gelu_tanh_mul, g_silu = mx_silu_mul;
+static mx_exp_sum_fn g_exp_sum = mx_exp_sum;
 static atomic_bool g_force_ref = false;
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -43,6 +44,7 @@ static void fill_locked(void) {
     g_gemm = mx_gemm_f32_ref_fn();
     g_gelu = mx_gelu_tanh_mul;
     g_silu = mx_silu_mul;
+    g_exp_sum = mx_exp_sum;
 #if defined(MIXLM_HAVE_X86_KERNELS)
     if (mx_kernels_have_avx2()) {
         /* The AVX2 table is the reference table with the entries kernels_avx2.c implements
@@ -56,6 +58,7 @@ static void fill_locked(void) {
             g_gemm = mx_gemm_f32_avx2_fn();
             g_gelu = mx_gelu_tanh_mul_avx2_fn();
             g_silu = mx_silu_mul_avx2_fn();
+            g_exp_sum = mx_exp_sum_avx2_fn();
             g_isa = "avx2";
         }
     }
@@ -109,6 +112,11 @@ mx_act_mul_fn mx_kernels_silu_mul(void) {
     return g_silu;
 }
 
+mx_exp_sum_fn mx_kernels_exp_sum(void) {
+    ensure_ready();
+    return g_exp_sum;
+}
+
 /* The packed layout of the f32 tile product (kernels.h). */
 int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n) {
     return (nrows + rb - 1) / rb * rb * n;
@@ -133,5 +141,6 @@ void mx_kernels_avx2_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
+mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return NULL; }
 uint64_t mx_read_sweep_avx2(const void *p, size_t bytes) { (void)p; (void)bytes; return 0; }
 #endif

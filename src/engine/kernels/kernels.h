@@ -196,4 +196,14 @@ mx_act_mul_fn mx_kernels_silu_mul(void);
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void);
 mx_act_mul_fn mx_silu_mul_avx2_fn(void);
 
+/* Attention's softmax over a block of scores: s[k] = e^(s[k] - m) for k < n, returning their
+ * sum (m is the block's maximum, so every exponent is <= 0). The reference uses libm's expf and
+ * adds in order; the AVX2 sibling the polynomial exp above (exact 0 below e^-87) with the sum
+ * in 8 lanes, then the tail in order: within a few ulp per element (tests/test_kernels_act.c).
+ * The decoder calls the active one for every block, so prefill and decode agree exactly. */
+typedef float (*mx_exp_sum_fn)(float *s, int64_t n, float m);
+float mx_exp_sum(float *s, int64_t n, float m);
+mx_exp_sum_fn mx_kernels_exp_sum(void);
+mx_exp_sum_fn mx_exp_sum_avx2_fn(void);
+
 #endif /* MX_KERNELS_H */

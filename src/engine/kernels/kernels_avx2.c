@@ -577,6 +577,19 @@ static void silu_mul_avx2(float *a, const float *b, int64_t n) {
     if (i < n) mx_silu_mul(a + i, b + i, n - i);
 }
 
+static float exp_sum_avx2(float *s, int64_t n, float m) {
+    const __m256 vm = _mm256_set1_ps(m), lo = _mm256_set1_ps(-87.0f);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const __m256 x = _mm256_sub_ps(_mm256_loadu_ps(s + k), vm);
+        const __m256 e = _mm256_and_ps(exp_avx2(x), _mm256_cmp_ps(x, lo, _CMP_GE_OQ)); /* 0 below e^-87 */
+        _mm256_storeu_ps(s + k, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum8(acc) + mx_exp_sum(s + k, n - k, m); /* the tail as the reference does it */
+}
+
 /* ---- Attention over cached rows ----------------------------------------------------------- */
 
 /* Row element types of a KV cache (the step's own keys and values are f32 scratch rows). */
@@ -772,6 +785,7 @@ ATTN_AVX2(bf16, KV_BF16)
 
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return gelu_tanh_mul_avx2; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
+mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return exp_sum_avx2; }
 
 void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_F32].dot = dot_f32_avx2;

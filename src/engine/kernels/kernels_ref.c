@@ -274,6 +274,15 @@ void mx_gelu_tanh_mul(float *a, const float *b, int64_t n) {
     }
 }
 
+float mx_exp_sum(float *s, int64_t n, float m) {
+    float l = 0.0f;
+    for (int64_t k = 0; k < n; k++) {
+        s[k] = expf(s[k] - m);
+        l += s[k];
+    }
+    return l;
+}
+
 void mx_silu_mul(float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float x = a[i];
