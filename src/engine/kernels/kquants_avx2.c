@@ -599,8 +599,8 @@ GEMM_CHUNKED(gemmq_q6_k_avx2)
 
 /* ---- K-quant prefill with one token per lane --------------------------------------------------- */
 
-/* For 8 tokens or more, Q4_K and Q5_K take a tile product in the manner of Q8_0's
- * (kernels_avx2.c): tokens in groups of 8, one per 32-bit lane. A group's Q8_K blocks are
+/* For 8 tokens or more, Q4_K and Q5_K (and Q6_K, Q4_0 and Q5_0 below) take a tile product in
+ * the manner of Q8_0's (kernels_avx2.c): tokens in groups of 8, one per 32-bit lane. A group's Q8_K blocks are
  * re-laid out a segment of KL_SEG superblocks at a time (per superblock: the 8 scales, per
  * 4-byte chunk the 8 tokens' bytes side by side, per pair of bsums the 8 tokens' pairs). A
  * weight row's levels (unsigned, unpacked once per superblock for up to KL_TG groups) are
