@@ -25,6 +25,26 @@ static inline __m128i sum4_epi32(__m256i l0, __m256i l1, __m256i l2, __m256i l3)
     return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
+/* 8 rows of 8 dwords transposed: out[c] holds dword c of every row, row j in lane j (the
+ * re-layout of 8 tokens' activation bytes for the lane tiles, 4 bytes per dword). */
+static inline void transpose8_epi32(const __m256i r[8], __m256i out[8]) {
+    __m256i t[8], u[8];
+    for (int k = 0; k < 4; k++) {
+        t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+        t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+    }
+    for (int k = 0; k < 2; k++) {
+        u[4 * k + 0] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        out[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
+        out[c + 4] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
+    }
+}
+
 /* The f16 scale that starts a Q8_0, Q4_0 or Q5_0 block. */
 static inline uint16_t block_scale(const uint8_t *blk) {
     uint16_t d;

@@ -322,21 +322,9 @@ static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0
             d[j] = rows[j] ? rows[j][b].d : 0;
         }
         _mm256_store_ps(out[b].d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
-        __m256i t[8], u[8];
-        for (int k = 0; k < 4; k++) {
-            t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-            t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-        }
-        for (int k = 0; k < 2; k++) { /* rows 4k .. 4k+3 */
-            u[4 * k + 0] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
-            u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
-            u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
-            u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
-        }
-        for (int c = 0; c < 4; c++) {
-            _mm256_store_si256((__m256i *)out[b].q[c], _mm256_permute2x128_si256(u[c], u[4 + c], 0x20));
-            _mm256_store_si256((__m256i *)out[b].q[c + 4], _mm256_permute2x128_si256(u[c], u[4 + c], 0x31));
-        }
+        __m256i c8[8];
+        transpose8_epi32(r, c8);
+        for (int c = 0; c < 8; c++) _mm256_store_si256((__m256i *)out[b].q[c], c8[c]);
     }
 }
 

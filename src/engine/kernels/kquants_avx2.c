@@ -618,25 +618,6 @@ typedef struct kl_block {
     int32_t bs[8][8];    /* [k][token]: bsums 2k and 2k+1 as two int16 */
 } kl_block;
 
-/* 8 rows of 8 dwords transposed (rows r[j] -> out[c] holds dword c of every row, row j in lane j). */
-static inline void transpose8_epi32(const __m256i r[8], __m256i out[8]) {
-    __m256i t[8], u[8];
-    for (int k = 0; k < 4; k++) {
-        t[2 * k] = _mm256_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-        t[2 * k + 1] = _mm256_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-    }
-    for (int k = 0; k < 2; k++) {
-        u[4 * k + 0] = _mm256_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
-        u[4 * k + 1] = _mm256_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
-        u[4 * k + 2] = _mm256_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
-        u[4 * k + 3] = _mm256_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
-    }
-    for (int c = 0; c < 4; c++) {
-        out[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
-        out[c + 4] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
-    }
-}
-
 /* Superblocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt). */
 static void kl_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
     kl_block *out = outv;
