@@ -46,6 +46,23 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Run fn on n argument records (args, `size` bytes apart): record 0 on the calling thread, the
+ * others on threads of their own (on the caller too when a thread cannot be started); the
+ * seconds from the first start to the last join. */
+static double run_timed(void *(*fn)(void *), void *args, size_t size, int n) {
+    pthread_t tid[BW_MAX_THREADS];
+    const double t0 = now_s();
+    int started = 0;
+    for (int t = 1; t < n; t++) {
+        if (pthread_create(&tid[t], NULL, fn, (char *)args + (size_t)t * size) != 0) break;
+        started = t;
+    }
+    fn(args);
+    for (int t = started + 1; t < n; t++) fn((char *)args + (size_t)t * size); /* not started */
+    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+    return now_s() - t0;
+}
+
 double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials) {
     if (n_threads < 1) n_threads = 1;
     if (n_threads > BW_MAX_THREADS) n_threads = BW_MAX_THREADS;
@@ -67,7 +84,6 @@ double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials) {
 
     const bool avx2 = mx_kernels_have_avx2();
     bw_slice sl[BW_MAX_THREADS];
-    pthread_t tid[BW_MAX_THREADS];
     /* slices are whole multiples of 256 bytes; the last takes the rest */
     const size_t per = (size_t)(bytes / (uint64_t)n_threads) / 256 * 256;
     double best = 0;
@@ -78,16 +94,7 @@ double mx_read_bandwidth(int n_threads, uint64_t bytes, int trials) {
             sl[t].avx2 = avx2;
             sl[t].sum = 0;
         }
-        const double t0 = now_s();
-        int started = 0;
-        for (int t = 1; t < n_threads; t++) {
-            if (pthread_create(&tid[t], NULL, bw_thread, &sl[t]) != 0) break;
-            started = t;
-        }
-        bw_thread(&sl[0]);
-        for (int t = started + 1; t < n_threads; t++) bw_thread(&sl[t]); /* not started */
-        for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
-        const double dt = now_s() - t0;
+        const double dt = run_timed(bw_thread, sl, sizeof sl[0], n_threads);
         volatile uint64_t sink = 0;
         for (int t = 0; t < n_threads; t++) sink += sl[t].sum;
         (void)sink;
@@ -151,21 +158,11 @@ double mx_read_ranges_bandwidth(const mx_byte_range *r, int n_ranges, int n_thre
     }
     if (total == 0) return 0;
     ranges_share sh[BW_MAX_THREADS];
-    pthread_t tid[BW_MAX_THREADS];
     const bool avx2 = mx_kernels_have_avx2();
     for (int t = 0; t < n_threads; t++)
         sh[t] = (ranges_share){r, n_ranges, total / 256 * (uint64_t)t / (uint64_t)n_threads * 256,
                                total / 256 * (uint64_t)(t + 1) / (uint64_t)n_threads * 256, passes, avx2, 0, 0};
-    const double t0 = now_s();
-    int started = 0;
-    for (int t = 1; t < n_threads; t++) {
-        if (pthread_create(&tid[t], NULL, ranges_thread, &sh[t]) != 0) break;
-        started = t;
-    }
-    ranges_thread(&sh[0]);
-    for (int t = started + 1; t < n_threads; t++) ranges_thread(&sh[t]); /* not started */
-    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
-    const double dt = now_s() - t0;
+    const double dt = run_timed(ranges_thread, sh, sizeof sh[0], n_threads);
     volatile uint64_t sink = 0;
     uint64_t read = 0;
     for (int t = 0; t < n_threads; t++) {
