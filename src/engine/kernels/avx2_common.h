@@ -112,4 +112,54 @@ rows4_levels(__m256i (*levels)(const uint8_t *), const int bias, const size_t bs
     for (int t = 0; t < nt; t++) _mm_storeu_ps(out + t * ys, acc[t]);
 }
 
+/* ---- Tile products with one token per lane (the quantised types' prefill) ------------------- */
+
+#define LANE_TG 4             /* token groups of 8 per pass over a row */
+#define LANE_SEG_BYTES 8192   /* one group's re-laid-out segment, the largest of the kinds */
+#define LANE_MAX_ROWS 128
+
+/* A type's lane tile: how to re-lay out a token group's activation blocks and its row kernels
+ * for 1..LANE_TG groups (each over a segment of seg_blocks blocks): Q8_0 in kernels_avx2.c, the other
+ * quantised types in kquants_avx2.c. */
+typedef struct lane_kind {
+    void (*pack)(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *out);
+    void (*seg[LANE_TG])(const uint8_t *row, const void *xs, int64_t gstride, int nb, __m256 *acc);
+    size_t wbsz, xbsz; /* bytes of a weight block, of a re-laid-out activation block */
+    int block;         /* elements per block */
+    int seg_blocks;
+    int rows;          /* rows per pass (<= LANE_MAX_ROWS): one re-layout serves them all */
+} lane_kind;
+
+/* The lane tile over rows x tokens (nt >= 8): k->rows rows meet LANE_TG groups of 8 tokens at a
+ * time, segment by segment; results per lane, written out token by token. */
+static inline void lane_gemm(const lane_kind *k, const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt,
+                      float *y, int64_t ys, int64_t n) {
+    const int64_t nb = n / k->block;
+    _Alignas(32) uint8_t xs[LANE_TG * LANE_SEG_BYTES];
+    _Alignas(32) __m256 acc[LANE_MAX_ROWS][LANE_TG];
+    for (int r0 = 0; r0 < nr; r0 += k->rows) {
+        const int rn = MX_MIN(k->rows, nr - r0);
+        for (int t0 = 0; t0 < nt; t0 += 8 * LANE_TG) {
+            const int ng = MX_MIN(LANE_TG, (nt - t0 + 7) / 8);
+            for (int r = 0; r < rn; r++)
+                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
+            __asm__("" ::: "memory"); /* a plain loop, not a call to memset per pass */
+            /* the outputs' lines, fetched now so that the write-out below does not wait for them */
+            for (int t = t0; t < MX_MIN(nt, t0 + 8 * LANE_TG); t++)
+                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
+            for (int64_t b0 = 0; b0 < nb; b0 += k->seg_blocks) {
+                const int sn = (int)MX_MIN((int64_t)k->seg_blocks, nb - b0);
+                for (int g = 0; g < ng; g++) k->pack(xq, xb, t0 + 8 * g, nt, b0, sn, xs + (size_t)g * k->seg_blocks * k->xbsz);
+                for (int r = 0; r < rn; r++)
+                    k->seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * k->wbsz, xs,
+                                   k->seg_blocks, sn, acc[r]);
+            }
+            for (int g = 0; g < ng; g++)
+                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
+                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
+                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
+                }
+        }
+    }
+}
 #endif

@@ -296,7 +296,7 @@ static const q8_rows4_fn g_q8_rows4[4] = {q8_0_rows4_1, q8_0_rows4_2, q8_0_rows4
  * 8 chunks in int32 (exact), and each lane takes acc = acc + (d_w d_x) * P exactly as
  * dot_q_q8_0_avx2 does: every result equals that dot bit for bit. Up to Q8_TG groups share
  * each broadcast weight chunk. The weight rows are read in place from the model. */
-#define Q8_TG 4            /* token groups of 8 per pass over a row */
+#define Q8_TG LANE_TG      /* token groups of 8 per pass over a row */
 #define Q8_SEG 16          /* blocks per activation segment: Q8_TG * Q8_SEG * 288 bytes */
 #define Q8_ROWS 128        /* rows per pass: one packing of a token group serves them all */
 #ifndef Q8_TILE_MIN_TOKENS
@@ -309,8 +309,8 @@ typedef struct q8_seg_block {
 
 /* Re-lay out blocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt): an 8 x 8 transpose of
  * 4-byte chunks per block. */
-static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb,
-                      q8_seg_block *out) {
+static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
+    q8_seg_block *out = outv;
     const mx_block_q8_0 *rows[8];
     for (int j = 0; j < 8; j++)
         rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
@@ -369,15 +369,15 @@ q8_0_row_seg(const mx_block_q8_0 *w, const q8_seg_block *xs, int64_t seg_stride,
 }
 
 #define Q8_ROW_SEG(G)                                                                            \
-    static void q8_0_row_seg_##G(const mx_block_q8_0 *w, const q8_seg_block *xs,               \
-                                 int64_t seg_stride, int nb, __m256 *acc) {                    \
-        q8_0_row_seg(w, xs, seg_stride, nb, acc, G);                                             \
+    static void q8_0_row_seg_##G(const uint8_t *row, const void *xs, int64_t seg_stride, int nb, \
+                                 __m256 *acc) {                                                \
+        q8_0_row_seg((const mx_block_q8_0 *)row, xs, seg_stride, nb, acc, G);                    \
     }
 Q8_ROW_SEG(1) Q8_ROW_SEG(2) Q8_ROW_SEG(3) Q8_ROW_SEG(4)
 #undef Q8_ROW_SEG
-typedef void (*q8_row_seg_fn)(const mx_block_q8_0 *, const q8_seg_block *, int64_t, int, __m256 *);
-static const q8_row_seg_fn g_q8_row_seg[Q8_TG] = {q8_0_row_seg_1, q8_0_row_seg_2, q8_0_row_seg_3,
-                                                  q8_0_row_seg_4};
+_Static_assert(Q8_SEG * sizeof(q8_seg_block) <= LANE_SEG_BYTES && Q8_ROWS <= LANE_MAX_ROWS, "Q8_0 lane tile");
+static const lane_kind g_lane_q8_0 = {q8_0_pack, {q8_0_row_seg_1, q8_0_row_seg_2, q8_0_row_seg_3, q8_0_row_seg_4},
+                                      sizeof(mx_block_q8_0), sizeof(q8_seg_block), MX_QK8_0, Q8_SEG, Q8_ROWS};
 
 static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
                              int nt, float *y, int64_t ys, int64_t n) {
@@ -395,36 +395,9 @@ static void gemm_q_q8_0_avx2(const void *w, uint64_t rb, int nr, const void *xq,
         }
         return;
     }
-    _Alignas(32) q8_seg_block xs[Q8_TG * Q8_SEG];
-    _Alignas(32) __m256 acc[Q8_ROWS][Q8_TG];
-    /* rows outer: a chunk of rows (in L2 for short rows) meets every token group in turn;
-     * each packing of a group's segment serves Q8_ROWS rows (under 2% of the work) */
-    for (int r0 = 0; r0 < nr; r0 += Q8_ROWS) {
-        const int rn = MX_MIN(Q8_ROWS, nr - r0);
-        for (int t0 = 0; t0 < nt; t0 += 8 * Q8_TG) {
-            const int ng = MX_MIN(Q8_TG, (nt - t0 + 7) / 8);
-            for (int r = 0; r < rn; r++)
-                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
-            __asm__("" ::: "memory"); /* a plain loop, not a call to memset per chunk */
-            /* the outputs' lines, fetched now so that the write-out below does not wait for them */
-            for (int t = t0; t < MX_MIN(nt, t0 + 8 * Q8_TG); t++)
-                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
-            for (int64_t b0 = 0; b0 < nb; b0 += Q8_SEG) {
-                const int sn = (int)MX_MIN((int64_t)Q8_SEG, nb - b0);
-                for (int g = 0; g < ng; g++)
-                    q8_0_pack(xq, xb, t0 + 8 * g, nt, b0, sn, &xs[g * Q8_SEG]);
-                for (int r = 0; r < rn; r++)
-                    g_q8_row_seg[ng - 1]((const mx_block_q8_0 *)((const uint8_t *)w + (uint64_t)(r0 + r) * rb) + b0,
-                                         xs, Q8_SEG, sn, acc[r]);
-            }
-            /* out token by token, so that each token's row of y is written contiguously */
-            for (int g = 0; g < ng; g++)
-                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
-                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
-                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
-                }
-        }
-    }
+    /* rows outer: a pass of Q8_ROWS rows (in L2 for short rows) meets every token group in
+     * turn; each re-layout of a group's segment serves them all (under 2% of the work) */
+    lane_gemm(&g_lane_q8_0, w, rb, nr, xq, xb, nt, y, ys, n);
 }
 
 /* ---- f32 tile product ------------------------------------------------------------------ */

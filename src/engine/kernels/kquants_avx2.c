@@ -609,7 +609,7 @@ GEMM_CHUNKED(gemmq_q6_k_avx2)
  * 31, so it takes 4 chunks at a time), then one madd with the sub-block's scale widens them:
  * exact integers, as in dot_q. The mins go the same way against the bsums, and each lane takes
  * mx_kq_combine's float steps in block order: every result equals dot_q bit for bit. */
-#define KL_TG 4   /* token groups of 8 per pass over a row */
+#define KL_TG LANE_TG /* token groups of 8 per pass over a row */
 #define KL_SEG 2  /* superblocks per activation segment: KL_TG * KL_SEG * 2.3 KiB */
 #define KL_ROWS 64 /* rows per pass */
 typedef struct kl_block {
@@ -710,52 +710,11 @@ KL45_ROW_SEG(1, 0) KL45_ROW_SEG(2, 0) KL45_ROW_SEG(3, 0) KL45_ROW_SEG(4, 0)
 KL45_ROW_SEG(1, 1) KL45_ROW_SEG(2, 1) KL45_ROW_SEG(3, 1) KL45_ROW_SEG(4, 1)
 #undef KL45_ROW_SEG
 
-/* A type's lane tile: how to re-lay out a token group's activation blocks and its row kernels
- * for 1..KL_TG groups (each over a segment of seg_blocks blocks). */
-typedef struct lane_kind {
-    void (*pack)(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *out);
-    void (*seg[KL_TG])(const uint8_t *row, const void *xs, int64_t gstride, int nb, __m256 *acc);
-    size_t wbsz, xbsz; /* bytes of a weight block, of a re-laid-out activation block */
-    int block;         /* elements per block */
-    int seg_blocks;
-} lane_kind;
-#define LANE_SEG_BYTES 8192 /* one group's segment, the largest of the kinds */
-
-/* The lane tile over rows x tokens (nt >= 8): KL_ROWS rows meet KL_TG groups of 8 tokens at a
- * time, segment by segment; results per lane, written out token by token. */
-static void lane_gemm(const lane_kind *k, const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt,
-                      float *y, int64_t ys, int64_t n) {
-    const int64_t nb = n / k->block;
-    _Alignas(32) uint8_t xs[KL_TG * LANE_SEG_BYTES];
-    _Alignas(32) __m256 acc[KL_ROWS][KL_TG];
-    for (int r0 = 0; r0 < nr; r0 += KL_ROWS) {
-        const int rn = MX_MIN(KL_ROWS, nr - r0);
-        for (int t0 = 0; t0 < nt; t0 += 8 * KL_TG) {
-            const int ng = MX_MIN(KL_TG, (nt - t0 + 7) / 8);
-            for (int r = 0; r < rn; r++)
-                for (int g = 0; g < ng; g++) acc[r][g] = _mm256_setzero_ps();
-            for (int t = t0; t < MX_MIN(nt, t0 + 8 * KL_TG); t++)
-                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
-            for (int64_t b0 = 0; b0 < nb; b0 += k->seg_blocks) {
-                const int sn = (int)MX_MIN((int64_t)k->seg_blocks, nb - b0);
-                for (int g = 0; g < ng; g++) k->pack(xq, xb, t0 + 8 * g, nt, b0, sn, xs + (size_t)g * k->seg_blocks * k->xbsz);
-                for (int r = 0; r < rn; r++)
-                    k->seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * k->wbsz, xs,
-                                   k->seg_blocks, sn, acc[r]);
-            }
-            for (int g = 0; g < ng; g++)
-                for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
-                    float *yt = y + (int64_t)(t0 + 8 * g + j) * ys + r0;
-                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
-                }
-        }
-    }
-}
 _Static_assert(KL_SEG * sizeof(kl_block) <= LANE_SEG_BYTES, "lane segment");
 static const lane_kind g_lane_q4_k = {kl_pack, {kl45_row_seg_1_0, kl45_row_seg_2_0, kl45_row_seg_3_0, kl45_row_seg_4_0},
-                                      sizeof(mx_block_q4_k), sizeof(kl_block), MX_QK_K, KL_SEG};
+                                      sizeof(mx_block_q4_k), sizeof(kl_block), MX_QK_K, KL_SEG, KL_ROWS};
 static const lane_kind g_lane_q5_k = {kl_pack, {kl45_row_seg_1_1, kl45_row_seg_2_1, kl45_row_seg_3_1, kl45_row_seg_4_1},
-                                      sizeof(mx_block_q5_k), sizeof(kl_block), MX_QK_K, KL_SEG};
+                                      sizeof(mx_block_q5_k), sizeof(kl_block), MX_QK_K, KL_SEG, KL_ROWS};
 
 /* Q6_K the same way: levels u = q + 32 (0..63) per 16-element sub-block with its int8 scale;
  * two chunks' byte products fit 16 bits (2 * 2 * 63 * 127 < 2^15), so a sub-block takes two
@@ -836,7 +795,7 @@ kl6_row_block(const uint8_t *blk, const kl_block *xs, int64_t gstride, __m256 *a
 KL6_ROW_SEG(1) KL6_ROW_SEG(2) KL6_ROW_SEG(3) KL6_ROW_SEG(4)
 #undef KL6_ROW_SEG
 static const lane_kind g_lane_q6_k = {kl_pack, {kl6_row_seg_1, kl6_row_seg_2, kl6_row_seg_3, kl6_row_seg_4},
-                                      sizeof(mx_block_q6_k), sizeof(kl_block), MX_QK_K, KL_SEG};
+                                      sizeof(mx_block_q6_k), sizeof(kl_block), MX_QK_K, KL_SEG, KL_ROWS};
 
 /* Q4_0 and Q5_0 the same way against Q8_0 activations: a group's blocks re-laid out as the 8
  * scales, per chunk the 8 tokens' bytes, and each token's sum of the block's bytes; a row's
@@ -933,9 +892,9 @@ L0_ROW_SEG(1, 1) L0_ROW_SEG(2, 1) L0_ROW_SEG(3, 1) L0_ROW_SEG(4, 1)
 #define L0_SEG 16 /* blocks of 32 per activation segment */
 _Static_assert(L0_SEG * sizeof(l0_block) <= LANE_SEG_BYTES, "lane segment");
 static const lane_kind g_lane_q4_0 = {l0_pack, {l0_row_seg_1_0, l0_row_seg_2_0, l0_row_seg_3_0, l0_row_seg_4_0},
-                                      sizeof(mx_block_q4_0), sizeof(l0_block), 32, L0_SEG};
+                                      sizeof(mx_block_q4_0), sizeof(l0_block), 32, L0_SEG, KL_ROWS};
 static const lane_kind g_lane_q5_0 = {l0_pack, {l0_row_seg_1_1, l0_row_seg_2_1, l0_row_seg_3_1, l0_row_seg_4_1},
-                                      sizeof(mx_block_q5_0), sizeof(l0_block), 32, L0_SEG};
+                                      sizeof(mx_block_q5_0), sizeof(l0_block), 32, L0_SEG, KL_ROWS};
 
 /* gemm_q of the five types: the lane tile from 8 tokens, the row-by-row tiles below that. */
 #define GEMM_LANES(name, kind, rowwise)                                                           \
