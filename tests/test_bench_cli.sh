@@ -46,6 +46,22 @@ for o in tests:
         assert abs(o["sustained_roofline_fraction"] - want) <= 1e-3 * want, o
     else:
         assert "sustained_bandwidth_gb_per_second" not in o, o
+# each test at depth 20 gives its speed against the same test at depth 0, raw and (tg: the
+# bandwidth read beside each divided out)
+by = {(o["test"], o["depth"]): o for o in tests}
+for o in tests:
+    if o["depth"] == 0:
+        assert "depth_ratio" not in o and "depth_ratio_sustained" not in o, o
+        continue
+    b = by[(o["test"], 0)]
+    want = o["tokens_per_second"] / b["tokens_per_second"]
+    assert abs(o["depth_ratio"] - want) <= 1e-3 * want, o
+    if o["test"].startswith("tg"):
+        want = (o["tokens_per_second"] / o["sustained_bandwidth_gb_per_second"]) / (
+            b["tokens_per_second"] / b["sustained_bandwidth_gb_per_second"])
+        assert abs(o["depth_ratio_sustained"] - want) <= 1e-3 * want, o
+    else:
+        assert "depth_ratio_sustained" not in o, o
 PY
 
 # Text output: a table row per test.
@@ -57,6 +73,14 @@ grep -q "roofline" "$T/out" && bad "--no-roofline still printed a roofline" || o
 expect_rc 0 "bench text roofline" "$M" bench "$MODEL" -p 0 -n 4 --reps 1 -t 1
 grep -q "^roofline: tg4@0 reaches [0-9.]*% of the peak bound, [0-9.]*% of the sustained bound" "$T/out" && ok ||
     bad "no roofline line for tg4: $(cat "$T/out")"
+grep -q "^depth:" "$T/out" && bad "a depth line without a second depth: $(cat "$T/out")" || ok
+# with two depths, a line per test compares it with the same test at depth 0
+expect_rc 0 "bench text depths" "$M" bench "$MODEL" -p 0 -n 4 --reps 1 -t 1 --depth 0 --depth 12
+grep -q "^depth: tg4@12 runs at [0-9.]*% of tg4@0 ([0-9.]*% with each against the bandwidth read beside it)" "$T/out" && ok ||
+    bad "no depth line for tg4@12: $(cat "$T/out")"
+expect_rc 0 "bench text depths, no roofline" "$M" bench "$MODEL" -p 0 -n 4 --reps 1 -t 1 --depth 0 --depth 12 --no-roofline
+grep -q "^depth: tg4@12 runs at [0-9.]*% of tg4@0$" "$T/out" && ok ||
+    bad "no plain depth line for tg4@12: $(cat "$T/out")"
 
 # --ctx sizes the state: more positions, more KV bytes (the full layers grow; rings do not)
 kvb() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["kv_bytes"])' "$1"; }

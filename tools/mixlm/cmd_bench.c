@@ -206,6 +206,22 @@ static int run_test(cli_engine *ce, mixlm_state **states, bench_result *r, const
     return 0;
 }
 
+/* The test of the same name at depth 0 that res[i] (at a depth above 0) compares with; -1 none. */
+static int depth_base(const bench_result *res, int n_res, int i) {
+    if (res[i].depth == 0) return -1;
+    for (int j = 0; j < n_res; j++)
+        if (res[j].depth == 0 && strcmp(res[j].name, res[i].name) == 0) return res[j].mean > 0 ? j : -1;
+    return -1;
+}
+
+/* res[i]'s speed against its depth-0 test's, each first divided by the bandwidth read beside
+ * it (so a machine that reads faster or slower between the two tests does not move the ratio);
+ * 0 when either has no such reading. */
+static double depth_ratio_sustained(const bench_result *r, const bench_result *base) {
+    if (r->sustained_bw <= 0 || base->sustained_bw <= 0) return 0;
+    return (r->mean / r->sustained_bw) / (base->mean / base->sustained_bw);
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *kv_arg = "f32";
     long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0, batch = 1;
@@ -333,6 +349,12 @@ int cmd_bench(int argc, char **argv) {
             if (r->sustained_bw > 0)
                 printf(", \"sustained_bandwidth_gb_per_second\": %.6g, \"sustained_roofline_fraction\": %.6g",
                        r->sustained_bw, r->mean * (double)wbytes / (r->sustained_bw * 1e9));
+            const int b = depth_base(res, n_res, i);
+            if (b >= 0) {
+                printf(", \"depth_ratio\": %.6g", r->mean / res[b].mean);
+                const double rs = depth_ratio_sustained(r, &res[b]);
+                if (rs > 0) printf(", \"depth_ratio_sustained\": %.6g", rs);
+            }
             printf("},\n");
         }
         printf("  {\"test\": \"roofline\", \"threads\": %ld, \"bandwidth_gb_per_second\": %.6g, "
@@ -368,6 +390,15 @@ int cmd_bench(int argc, char **argv) {
                            100.0 * r->mean * (double)wbytes / (r->sustained_bw * 1e9), r->sustained_bw);
                 printf("\n");
             }
+        }
+        for (int i = 0; i < n_res; i++) {
+            const int b = depth_base(res, n_res, i);
+            if (b < 0) continue;
+            printf("depth: %s@%d runs at %.1f%% of %s@0", res[i].name, res[i].depth,
+                   100.0 * res[i].mean / res[b].mean, res[b].name);
+            const double rs = depth_ratio_sustained(&res[i], &res[b]);
+            if (rs > 0) printf(" (%.1f%% with each against the bandwidth read beside it)", 100.0 * rs);
+            printf("\n");
         }
     }
     rc = 0;
