@@ -45,6 +45,36 @@ static inline void transpose8_epi32(const __m256i r[8], __m256i out[8]) {
     }
 }
 
+/* Blocks b0 .. b0+nb-1 of 8 tokens' Q8_0 activation rows (tokens t0 .. t0+7; those from nt on
+ * read as zeros), re-laid out for the lane tiles: per block the 8 scales as f32 (at
+ * d + b * stride floats), then per 4-byte chunk c the 8 tokens' bytes 4c..4c+3 side by side
+ * (an 8 x 8 transpose of chunks, at q + b * stride); with sx non-NULL, each token's sum of the
+ * block's 32 bytes at sx + b * stride. `stride`: floats from one packed block to the next. */
+static inline __attribute__((always_inline)) void
+q8_0_lanes_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, float *d, int32_t *q,
+                int32_t *sx, int64_t stride) {
+    const mx_block_q8_0 *rows[8];
+    for (int j = 0; j < 8; j++)
+        rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int b = 0; b < nb; b++) {
+        __m256i r[8], c8[8];
+        uint16_t h[8];
+        for (int j = 0; j < 8; j++) {
+            r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
+            h[j] = rows[j] ? rows[j][b].d : 0;
+        }
+        _mm256_store_ps(d + b * stride, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)));
+        transpose8_epi32(r, c8);
+        __m256i s = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++) {
+            _mm256_store_si256((__m256i *)(q + b * stride + 8 * c), c8[c]);
+            if (sx) s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c8[c]), ones16));
+        }
+        if (sx) _mm256_store_si256((__m256i *)(sx + b * stride), s);
+    }
+}
+
 /* The f16 scale that starts a Q8_0, Q4_0 or Q5_0 block. */
 static inline uint16_t block_scale(const uint8_t *blk) {
     uint16_t d;

@@ -307,25 +307,10 @@ typedef struct q8_seg_block {
     int32_t q[8][8];       /* [chunk][token]: bytes 4c..4c+3 of each token */
 } q8_seg_block;
 
-/* Re-lay out blocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt): an 8 x 8 transpose of
- * 4-byte chunks per block. */
+/* Re-lay out blocks b0 .. b0+nb-1 of tokens t0 .. t0+7 (zeros past nt). */
 static void q8_0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
     q8_seg_block *out = outv;
-    const mx_block_q8_0 *rows[8];
-    for (int j = 0; j < 8; j++)
-        rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
-    for (int b = 0; b < nb; b++) {
-        __m256i r[8];
-        uint16_t d[8];
-        for (int j = 0; j < 8; j++) {
-            r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
-            d[j] = rows[j] ? rows[j][b].d : 0;
-        }
-        _mm256_store_ps(out[b].d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
-        __m256i c8[8];
-        transpose8_epi32(r, c8);
-        for (int c = 0; c < 8; c++) _mm256_store_si256((__m256i *)out[b].q[c], c8[c]);
-    }
+    q8_0_lanes_pack(xq, xb, t0, nt, b0, nb, out->d, &out->q[0][0], NULL, sizeof *out / sizeof(float));
 }
 
 /* One row against ng (1..Q8_TG) packed groups over one segment of nb blocks; acc[g] carried. */

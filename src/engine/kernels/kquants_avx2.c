@@ -810,26 +810,7 @@ typedef struct l0_block {
 
 static void l0_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, void *outv) {
     l0_block *out = outv;
-    const mx_block_q8_0 *rows[8];
-    for (int j = 0; j < 8; j++)
-        rows[j] = t0 + j < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)(t0 + j) * xb) + b0 : NULL;
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    for (int b = 0; b < nb; b++) {
-        __m256i r[8], c8[8];
-        uint16_t d[8];
-        for (int j = 0; j < 8; j++) {
-            r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
-            d[j] = rows[j] ? rows[j][b].d : 0;
-        }
-        _mm256_store_ps(out[b].d, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)d)));
-        transpose8_epi32(r, c8);
-        __m256i sx = _mm256_setzero_si256();
-        for (int c = 0; c < 8; c++) {
-            _mm256_store_si256((__m256i *)out[b].q[c], c8[c]);
-            sx = _mm256_add_epi32(sx, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c8[c]), ones16));
-        }
-        _mm256_store_si256((__m256i *)out[b].sx, sx);
-    }
+    q8_0_lanes_pack(xq, xb, t0, nt, b0, nb, out->d, &out->q[0][0], out->sx, sizeof *out / sizeof(float));
 }
 
 /* The byte products of chunks c0 .. c0+nc-1 of a row's levels against ng groups, summed in 16
