@@ -14,6 +14,17 @@ TMPDIR="$T/tmp" expect_rc 0 "bench json" "$M" bench "$MODEL" -p 16 -n 8 --reps 2
 # the saved state of a depth (loaded before each run at that depth) is removed at the end
 if [ -z "$(ls -A "$T/tmp")" ]; then ok; else bad "bench left files in TMPDIR: $(ls "$T/tmp")"; fi
 cp "$T/out" "$T/bench.json"
+# Repetitions go round the tests: every test's first run comes before any second run, so each
+# depth meets the same stretch of the machine's time, and each depth keeps its own saved state
+# (all removed at the end). The stages come from the progress line, which needs a terminal:
+# `script` gives the command one.
+TERM=xterm TMPDIR="$T/tmp" script -qec "'$M' bench '$MODEL' -p 4 -n 2 --reps 2 --depth 0 --depth 12 --depth 20 -t 1 --no-roofline" \
+  /dev/null >"$T/tty.out" 2>&1 </dev/null && ok || bad "bench on a terminal failed: $(tail -c 300 "$T/tty.out")"
+order=$(tr '\r' '\n' <"$T/tty.out" | grep -ao '[pt][pg][0-9]* at depth [0-9]*: run [0-9] of 2' | uniq | tr '\n' ';')
+want=""
+for rep in 1 2; do for d in 0 12 20; do for t in pp4 tg2; do want="$want$t at depth $d: run $rep of 2;"; done; done; done
+[ "$order" = "$want" ] && ok || bad "bench ran its repetitions in the order: $order"
+if [ -z "$(ls -A "$T/tmp")" ]; then ok; else bad "bench left files in TMPDIR: $(ls "$T/tmp")"; fi
 if python3 - "$T/bench.json" <<'PY'; then ok; else bad "bench JSON content"; fi
 import json, sys
 arr = json.load(open(sys.argv[1]))

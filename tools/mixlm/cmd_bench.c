@@ -109,6 +109,7 @@ typedef struct bench_result {
     double mean, sd;
     uint64_t kv_bytes;
     double sustained_bw; /* tg of batch 1 with the roofline: mean GB/s read beside it; else 0 */
+    double sum, sum2, bw_sum; /* over the repetitions run so far */
 } bench_result;
 
 /* The filled state of one depth, saved once and loaded before every run at that depth: filling
@@ -164,46 +165,47 @@ static int fill_depth(cli_engine *ce, mixlm_state *state, const int32_t *fill, i
     return 0;
 }
 
-/* One test: reps runs, each on freshly filled states; tokens/s mean and sample deviation. A tg
- * test with batch B steps states[0..B-1] together, one token each per mixlm_decode() call. */
-static int run_test(cli_engine *ce, mixlm_state **states, bench_result *r, const int32_t *fill,
-                    const int32_t *toks, float *logits, int reps, cli_progress *prog,
-                    depth_snapshot *snap, sustained_bw *bw) {
-    double sum = 0, sum2 = 0, bw_sum = 0;
+/* One repetition (number rep of reps) of a test on freshly filled states, added to its sums. A
+ * tg test with batch B steps states[0..B-1] together, one token each per mixlm_decode() call. */
+static int run_rep(cli_engine *ce, mixlm_state **states, bench_result *r, const int32_t *fill,
+                   const int32_t *toks, float *logits, int rep, int reps, cli_progress *prog,
+                   depth_snapshot *snap, sustained_bw *bw) {
     mixlm_seq seqs[BENCH_MAX_BATCH];
-    for (int rep = 0; rep < reps; rep++) {
-        cli_progress_stage(prog, "%s at depth %d: run %d of %d", r->name, (int)r->depth, rep + 1, reps);
-        for (int b = 0; b < r->batch; b++)
-            if (fill_depth(ce, states[b], fill, r->depth, snap) != 0) return 1;
-        if (bw && r->is_tg && r->batch == 1) {
-            const double g = mx_read_ranges_bandwidth(bw->r, bw->n_ranges, bw->threads, bw->passes, NULL);
-            bw_sum += g;
-            bw->sum += g;
-            bw->n++;
-        }
-        const double t0 = now_s();
-        if (r->is_tg) {
-            for (int32_t i = 0; i < r->n_tokens; i++) {
-                for (int b = 0; b < r->batch; b++) /* each sequence its own token stream */
-                    seqs[b] = (mixlm_seq){.state = states[b], .tokens = toks + (i + 7 * b) % r->n_tokens,
-                                          .n_tokens = 1, .logits = logits + (size_t)b * ce->n_vocab};
-                if (bench_decode(ce, seqs, r->batch) != 0) return 1;
-            }
-        } else if (cli_engine_feed(ce, "bench", toks, r->n_tokens, logits, false) != 0) {
-            return 1;
-        }
-        const double dt = now_s() - t0;
-        const double tps = dt > 0 ? (double)r->n_tokens * r->batch / dt : 0;
-        sum += tps;
-        sum2 += tps * tps;
-        r->kv_bytes = 0;
-        for (int b = 0; b < r->batch; b++) r->kv_bytes += mixlm_state_bytes(states[b]);
+    cli_progress_stage(prog, "%s at depth %d: run %d of %d", r->name, (int)r->depth, rep + 1, reps);
+    for (int b = 0; b < r->batch; b++)
+        if (fill_depth(ce, states[b], fill, r->depth, snap) != 0) return 1;
+    if (bw && r->is_tg && r->batch == 1) {
+        const double g = mx_read_ranges_bandwidth(bw->r, bw->n_ranges, bw->threads, bw->passes, NULL);
+        r->bw_sum += g;
+        bw->sum += g;
+        bw->n++;
     }
-    r->mean = sum / reps;
-    r->sustained_bw = bw_sum / reps;
-    const double var = reps > 1 ? (sum2 - sum * sum / reps) / (reps - 1) : 0;
-    r->sd = var > 0 ? sqrt(var) : 0;
+    const double t0 = now_s();
+    if (r->is_tg) {
+        for (int32_t i = 0; i < r->n_tokens; i++) {
+            for (int b = 0; b < r->batch; b++) /* each sequence its own token stream */
+                seqs[b] = (mixlm_seq){.state = states[b], .tokens = toks + (i + 7 * b) % r->n_tokens,
+                                      .n_tokens = 1, .logits = logits + (size_t)b * ce->n_vocab};
+            if (bench_decode(ce, seqs, r->batch) != 0) return 1;
+        }
+    } else if (cli_engine_feed(ce, "bench", toks, r->n_tokens, logits, false) != 0) {
+        return 1;
+    }
+    const double dt = now_s() - t0;
+    const double tps = dt > 0 ? (double)r->n_tokens * r->batch / dt : 0;
+    r->sum += tps;
+    r->sum2 += tps * tps;
+    r->kv_bytes = 0;
+    for (int b = 0; b < r->batch; b++) r->kv_bytes += mixlm_state_bytes(states[b]);
     return 0;
+}
+
+/* Mean and sample deviation of a test's reps repetitions. */
+static void finish_test(bench_result *r, int reps) {
+    r->mean = r->sum / reps;
+    r->sustained_bw = r->bw_sum / reps;
+    const double var = reps > 1 ? (r->sum2 - r->sum * r->sum / reps) / (reps - 1) : 0;
+    r->sd = var > 0 ? sqrt(var) : 0;
 }
 
 /* The test of the same name at depth 0 that res[i] (at a depth above 0) compares with; -1 none. */
@@ -269,7 +271,8 @@ int cmd_bench(int argc, char **argv) {
     int n_res = 0;
     cli_progress prog;
     cli_progress_init(&prog, "bench");
-    depth_snapshot snap = {"", -1};
+    depth_snapshot snaps[BENCH_MAX_DEPTHS];
+    for (int d = 0; d < BENCH_MAX_DEPTHS; d++) snaps[d] = (depth_snapshot){"", -1};
     mixlm_state *states[BENCH_MAX_BATCH] = {NULL};
     mx_byte_range *ranges = NULL;
     if (cli_engine_open(&ce, "bench", model_path, (int)threads, n_ctx, kv_type) != 0) goto done;
@@ -307,10 +310,12 @@ int cmd_bench(int argc, char **argv) {
     }
     sustained_bw sbw = {ranges, n_ranges, (int)threads,
                         (int)MX_MIN(64.0, ceil(BENCH_SUSTAINED_BYTES / (double)MX_MAX(wbytes, 1))), 0, 0};
+    int res_depth[2 * BENCH_MAX_DEPTHS]; /* index into depths[] of each test */
     for (int d = 0; d < n_depths; d++) {
         for (int kind = 0; kind < 2; kind++) {
             const long cnt = kind ? n : p;
             if (cnt == 0) continue;
+            res_depth[n_res] = d;
             bench_result *r = &res[n_res++];
             memset(r, 0, sizeof *r);
             r->is_tg = kind == 1;
@@ -319,10 +324,17 @@ int cmd_bench(int argc, char **argv) {
             r->depth = (int32_t)depths[d];
             if (r->batch > 1) snprintf(r->name, sizeof r->name, "tg%ldx%ld", cnt, batch);
             else snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
-            if (run_test(&ce, states, r, fill, toks, logits, (int)reps, &prog, &snap, ranges ? &sbw : NULL) != 0)
-                goto done;
         }
     }
+    /* Repetitions go round the tests (repetition 1 of every test, then repetition 2, ...), so
+     * every depth meets the same stretch of the machine's time; each depth keeps its own
+     * saved state. */
+    for (int rep = 0; rep < reps; rep++)
+        for (int i = 0; i < n_res; i++)
+            if (run_rep(&ce, states, &res[i], fill, toks, logits, rep, (int)reps, &prog, &snaps[res_depth[i]],
+                        ranges ? &sbw : NULL) != 0)
+                goto done;
+    for (int i = 0; i < n_res; i++) finish_test(&res[i], (int)reps);
     if (roofline) cli_progress_stage(&prog, "measuring memory bandwidth");
 
     /* Peak memory of the model and tests, taken before the bandwidth buffer inflates it. */
@@ -403,7 +415,7 @@ int cmd_bench(int argc, char **argv) {
     }
     rc = 0;
 done:
-    snapshot_drop(&snap);
+    for (int d = 0; d < BENCH_MAX_DEPTHS; d++) snapshot_drop(&snaps[d]);
     free(ranges);
     for (int b = 1; b < BENCH_MAX_BATCH; b++) mixlm_state_free(states[b]);
     free(fill);
