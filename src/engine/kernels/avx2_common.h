@@ -147,6 +147,10 @@ rows4_levels(__m256i (*levels)(const uint8_t *), const int bias, const size_t bs
 #define LANE_TG 4             /* token groups of 8 per pass over a row */
 #define LANE_SEG_BYTES 8192   /* one group's re-laid-out segment, the largest of the kinds */
 #define LANE_MAX_ROWS 128
+/* Rows ahead whose segment is prefetched: a pass reads its rows' segments a whole row apart,
+ * and fetching a later row's segment while one runs paid (Q8_0 pp512, 2 threads, six
+ * alternated pairs: 102.7 tok/s mean against 92.9 without, faster in 5 of 6). */
+#define LANE_PF_ROWS 2
 
 /* A type's lane tile: how to re-lay out a token group's activation blocks and its row kernels
  * for 1..LANE_TG groups (each over a segment of seg_blocks blocks): Q8_0 in kernels_avx2.c, the other
@@ -180,9 +184,14 @@ static inline void lane_gemm(const lane_kind *k, const void *w, uint64_t rb, int
             for (int64_t b0 = 0; b0 < nb; b0 += k->seg_blocks) {
                 const int sn = (int)MX_MIN((int64_t)k->seg_blocks, nb - b0);
                 for (int g = 0; g < ng; g++) k->pack(xq, xb, t0 + 8 * g, nt, b0, sn, xs + (size_t)g * k->seg_blocks * k->xbsz);
-                for (int r = 0; r < rn; r++)
+                for (int r = 0; r < rn; r++) {
+                    if (r + LANE_PF_ROWS < rn) { /* a later row's segment, fetched while this one runs */
+                        const char *pf = (const char *)w + (uint64_t)(r0 + r + LANE_PF_ROWS) * rb + (size_t)b0 * k->wbsz;
+                        for (size_t o = 0; o < (size_t)sn * k->wbsz; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+                    }
                     k->seg[ng - 1]((const uint8_t *)w + (uint64_t)(r0 + r) * rb + (size_t)b0 * k->wbsz, xs,
                                    k->seg_blocks, sn, acc[r]);
+                }
             }
             for (int g = 0; g < ng; g++)
                 for (int j = 0; j < 8 && t0 + 8 * g + j < nt; j++) {
