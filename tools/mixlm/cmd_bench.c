@@ -108,6 +108,7 @@ typedef struct bench_result {
     int32_t n_tokens;
     int32_t batch;      /* sequences per step (tg); 1 for pp */
     int32_t depth;
+    int depth_slot;     /* index of the depth in --depth order: its saved state */
     double mean, sd;
     uint64_t kv_bytes;
     double sustained_bw; /* tg of batch 1 with the roofline: mean GB/s read beside it; else 0 */
@@ -312,18 +313,17 @@ int cmd_bench(int argc, char **argv) {
     }
     sustained_bw sbw = {ranges, n_ranges, (int)threads,
                         (int)MX_MIN(64.0, ceil(BENCH_SUSTAINED_BYTES / (double)MX_MAX(wbytes, 1))), 0, 0};
-    int res_depth[2 * BENCH_MAX_DEPTHS]; /* index into depths[] of each test */
     for (int d = 0; d < n_depths; d++) {
         for (int kind = 0; kind < 2; kind++) {
             const long cnt = kind ? n : p;
             if (cnt == 0) continue;
-            res_depth[n_res] = d;
             bench_result *r = &res[n_res++];
             memset(r, 0, sizeof *r);
             r->is_tg = kind == 1;
             r->n_tokens = (int32_t)cnt;
             r->batch = r->is_tg ? (int32_t)batch : 1;
             r->depth = (int32_t)depths[d];
+            r->depth_slot = d;
             if (r->batch > 1) snprintf(r->name, sizeof r->name, "tg%ldx%ld", cnt, batch);
             else snprintf(r->name, sizeof r->name, "%s%ld", kind ? "tg" : "pp", cnt);
         }
@@ -333,7 +333,7 @@ int cmd_bench(int argc, char **argv) {
      * saved state. */
     for (int rep = 0; rep < reps; rep++)
         for (int i = 0; i < n_res; i++)
-            if (run_rep(&ce, states, &res[i], fill, toks, logits, rep, (int)reps, &prog, &snaps[res_depth[i]],
+            if (run_rep(&ce, states, &res[i], fill, toks, logits, rep, (int)reps, &prog, &snaps[res[i].depth_slot],
                         ranges ? &sbw : NULL) != 0)
                 goto done;
     for (int i = 0; i < n_res; i++) finish_test(&res[i], (int)reps);
