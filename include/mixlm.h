@@ -78,6 +78,15 @@ MIXLM_API void mixlm_log_set(mixlm_log_fn fn, void *user, mixlm_log_level max_le
  * (false, the default). Call before loading models. */
 MIXLM_API void mixlm_force_reference_kernels(bool force);
 
+/* Use no kernels above a given instruction set: "reference", "avx2", "avx512", or "best" (or
+ * NULL: the most capable this CPU runs, the default). A set the CPU lacks falls back to the
+ * next one below it. False (and nothing changed) for an unknown name. Call before loading
+ * models (for benchmarks and comparisons: every set gives the same results up to rounding). */
+MIXLM_API bool mixlm_kernels_limit(const char *isa);
+
+/* The instruction set of the kernels in use: "reference", "avx2" or "avx512". */
+MIXLM_API const char *mixlm_kernels_isa(void);
+
 #ifdef __cplusplus
 }
 #endif

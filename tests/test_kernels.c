@@ -30,16 +30,12 @@ static double dot_bound(int64_t n, double mag) {
 /* Dot products: the SIMD kernel keeps the reference's accumulation order and differs only by
  * fused multiply-add rounding; both are within dot_bound() of the exact dot, so they are
  * within twice that of each other (an indexing or conversion slip is far larger). */
-static void test_simd_vs_ref(void) {
-    if (!mx_kernels_have_avx2()) {
-        printf("test_kernels: no AVX2 on this CPU or build; SIMD comparisons not run\n");
-        return;
-    }
+static void simd_vs_ref(mx_isa isa) {
     const int64_t sizes[] = {32, 40, 64, 88, 224, 248, 256, 1176, 6912}; /* some end in an incomplete round of runs */
     for (size_t ti = 0; ti < MX_ARRAY_LEN(TYPES); ti++) {
         const mx_type t = TYPES[ti];
-        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_avx2(t);
-        CHECK_MSG(r && s, "type %d has reference and AVX2 kernels", (int)t);
+        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_of(isa, t);
+        CHECK_MSG(r && s, "type %d has reference and SIMD kernels", (int)t);
         if (!r || !s) continue;
         for (size_t si = 0; si < MX_ARRAY_LEN(sizes); si++) {
             const int64_t n = t == MX_TYPE_Q8_0 ? sizes[si] & ~(int64_t)31 : sizes[si] + (int64_t)si; /* odd tails */
@@ -85,6 +81,13 @@ static void test_simd_vs_ref(void) {
                       (double)worst);
             free(w); free(x); free(a); free(b); free(ya); free(yb); free(row); free(row2);
         }
+    }
+}
+
+static void test_simd_vs_ref(void) {
+    for (int set = MX_ISA_AVX2; set < MX_ISA_COUNT; set++) {
+        if (mx_isa_available((mx_isa)set)) simd_vs_ref((mx_isa)set);
+        else printf("test_kernels: no %s kernels on this CPU or build; their comparisons not run\n", mx_isa_name((mx_isa)set));
     }
 }
 
@@ -164,12 +167,12 @@ static void test_prefill_equals_decode(void) {
     float y[5 * 7];
     for (int64_t i = 0; i < nr * n; i++) w[i] = frand();
     for (int64_t i = 0; i < nt * n; i++) x[i] = frand();
-    for (int set = 0; set < 2; set++) {
-        if (set == 1 && !mx_kernels_have_avx2()) break;
-        const mx_gemm_f32_fn gemm = set ? mx_gemm_f32_avx2_fn() : mx_gemm_f32_ref_fn();
-        const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
+    for (int set = 0; set < MX_ISA_COUNT; set++) {
+        if (!mx_isa_available((mx_isa)set)) continue;
+        const mx_gemm_f32_fn gemm = mx_gemm_f32_of((mx_isa)set);
+        const mx_type_kernels *f32 = mx_kernels_of((mx_isa)set, MX_TYPE_F32);
         for (size_t ti = 0; ti < MX_ARRAY_LEN(TYPES); ti++) {
-            const mx_type_kernels *k = set ? mx_kernels_avx2(TYPES[ti]) : mx_kernels_ref(TYPES[ti]);
+            const mx_type_kernels *k = mx_kernels_of((mx_isa)set, TYPES[ti]);
             const uint64_t rb = mx_type_row_bytes(TYPES[ti], (uint64_t)n);
             uint8_t *q = malloc((size_t)(rb * nr));
             int same = 1;
@@ -203,11 +206,11 @@ static void test_attention(void) {
     static const mx_type kv_types[] = {MX_TYPE_F32, MX_TYPE_F16, MX_TYPE_BF16};
     const int64_t ns[] = {8, 13, 24, 64, 100, 200, 256, 259};
     enum { MAX_NR = 37, MAX_NQ = 5 }; /* values take chunks of 16 rows, heads in fours */
-    for (int set = 0; set < 2; set++) {
-        if (set == 1 && !mx_kernels_have_avx2()) break;
-        const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
+    for (int set = 0; set < MX_ISA_COUNT; set++) {
+        if (!mx_isa_available((mx_isa)set)) continue;
+        const mx_type_kernels *f32 = mx_kernels_of((mx_isa)set, MX_TYPE_F32);
         for (size_t ti = 0; ti < MX_ARRAY_LEN(kv_types); ti++) {
-            const mx_type_kernels *k = set ? mx_kernels_avx2(kv_types[ti]) : mx_kernels_ref(kv_types[ti]);
+            const mx_type_kernels *k = mx_kernels_of((mx_isa)set, kv_types[ti]);
             const mx_type_kernels *ref = mx_kernels_ref(kv_types[ti]);
             CHECK_MSG(k && k->attn_scores && k->attn_values, "set %d type %d has attention kernels", set, (int)kv_types[ti]);
             if (!k || !k->attn_scores || !k->attn_values) continue;
@@ -265,10 +268,10 @@ static void test_attention(void) {
 static void test_gemm_shapes(void) {
     const int64_t ns[] = {1, 7, 8, 24, 33, 64, 100, 250, 259, 1000, 1152, 2091, 4150};
     const int shapes[][2] = {{1, 1}, {3, 2}, {4, 3}, {5, 4}, {7, 13}, {16, 12}, {17, 25}, {33, 7}, {6, 50}, {37, 52}};
-    for (int set = 0; set < 2; set++) {
-        if (set == 1 && !mx_kernels_have_avx2()) break;
-        const mx_gemm_f32_fn gemm = set ? mx_gemm_f32_avx2_fn() : mx_gemm_f32_ref_fn();
-        const mx_dot_fn dot = (set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32))->dot;
+    for (int set = 0; set < MX_ISA_COUNT; set++) {
+        if (!mx_isa_available((mx_isa)set)) continue;
+        const mx_gemm_f32_fn gemm = mx_gemm_f32_of((mx_isa)set);
+        const mx_dot_fn dot = mx_kernels_of((mx_isa)set, MX_TYPE_F32)->dot;
         for (size_t ni = 0; ni < MX_ARRAY_LEN(ns); ni++)
             for (size_t si = 0; si < MX_ARRAY_LEN(shapes); si++) {
                 const int64_t n = ns[ni], ws = n + 3, xs = n + 5;
@@ -327,7 +330,25 @@ static void test_force_reference(void) {
     CHECK_EQ_STR(mx_kernels_isa(), "reference");
     CHECK(mx_kernels_get(MX_TYPE_Q8_0)->dot == mx_kernels_ref(MX_TYPE_Q8_0)->dot);
     mixlm_force_reference_kernels(false);
-    if (mx_kernels_have_avx2()) CHECK_EQ_STR(mx_kernels_isa(), "avx2");
+    const mx_isa best = mx_isa_available(MX_ISA_AVX512) ? MX_ISA_AVX512 : mx_isa_available(MX_ISA_AVX2) ? MX_ISA_AVX2 : MX_ISA_REF;
+    CHECK_EQ_STR(mx_kernels_isa(), mx_isa_name(best));
+    CHECK_EQ_STR(mixlm_kernels_isa(), mx_isa_name(best));
+    /* a limit picks the most capable set at or below it; unknown names change nothing */
+    CHECK(mixlm_kernels_limit("avx2"));
+    CHECK_EQ_STR(mx_kernels_isa(), mx_isa_name(best < MX_ISA_AVX2 ? best : MX_ISA_AVX2));
+    CHECK(mx_kernels_get(MX_TYPE_Q8_0)->gemm_q == (best >= MX_ISA_AVX2 ? mx_kernels_of(MX_ISA_AVX2, MX_TYPE_Q8_0)->gemm_q
+                                                                       : mx_kernels_ref(MX_TYPE_Q8_0)->gemm_q));
+    CHECK(mixlm_kernels_limit("reference"));
+    CHECK_EQ_STR(mx_kernels_isa(), "reference");
+    CHECK(!mixlm_kernels_limit("avx1024"));
+    CHECK_EQ_STR(mx_kernels_isa(), "reference");
+    CHECK(mixlm_kernels_limit(NULL));
+    CHECK_EQ_STR(mx_kernels_isa(), mx_isa_name(best));
+    CHECK(mixlm_kernels_limit("avx512"));
+    CHECK_EQ_STR(mx_kernels_isa(), mx_isa_name(best));
+    CHECK(mx_kernels_get(MX_TYPE_F32)->dot == mx_kernels_of(best, MX_TYPE_F32)->dot);
+    CHECK(mx_kernels_gemm_f32() == mx_gemm_f32_of(best));
+    CHECK(mx_isa_available(MX_ISA_AVX512) == mx_kernels_have_avx512());
     CHECK(mx_kernels_get(MX_TYPE_Q2_K) == NULL); /* not a type this engine uses (yet) */
 }
 

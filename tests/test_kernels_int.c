@@ -16,12 +16,17 @@ static float frand(void) { /* uniform in [-1, 1) */
     return (float)((double)(g_rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
 }
 
-/* The kernel sets to test: the reference and, when the CPU has it, AVX2. */
-static int n_sets(void) { return mx_kernels_have_avx2() ? 2 : 1; }
-static const mx_type_kernels *set_get(int set, mx_type t) {
-    return set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
+/* The kernel sets to test: the reference and those this CPU runs (each set needs the ones
+ * below it, so they are the first n_sets()). */
+static int n_sets(void) {
+    int n = 0;
+    while (n < MX_ISA_COUNT && mx_isa_available((mx_isa)n)) n++;
+    return n;
 }
-static const char *set_name(int set) { return set ? "avx2" : "ref"; }
+static const mx_type_kernels *set_get(int set, mx_type t) {
+    return mx_kernels_of((mx_isa)set, t);
+}
+static const char *set_name(int set) { return mx_isa_name((mx_isa)set); }
 
 /* Weights of one matrix type quantised from random values, activations quantised to its
  * vec_type with the reference quantiser, both also dequantised for the exact dot. */
@@ -134,18 +139,18 @@ static void test_dot_q_exact(void) {
 }
 
 /* gemm_q == dot_q of the same table, bit for bit, for tile shapes that are not multiples of
- * any blocking (1..70 rows, 1..37 tokens: partial register tiles, partial groups of 8 tokens,
- * more than one pass of tokens and of rows), a length of 40 blocks of 32 (5 of 256) that the
- * AVX2 kernel cuts into segments of 16 with a partial last one, and an output stride wider
- * than the rows. */
+ * any blocking (1..131 rows, 1..83 tokens: partial register tiles, partial groups of 8 and 16
+ * tokens, more than one pass of tokens (32 or 64 a pass) and of rows (64 or 128 a pass)), a
+ * length of 43 blocks of 32 that the lane tiles cut into segments of 16 or 8 with a partial
+ * last one (5 blocks of 256 for the K-quants), and an output stride wider than the rows. */
 static void test_gemm_q_equals_dot_q(void) {
     mx_type types[MX_TYPE_COUNT];
     const int nty = int_types(types);
     for (int ti = 0; ti < nty; ti++) {
         const mx_type t = types[ti];
-        const int64_t n = 1280; /* a multiple of 32 and 256 */
+        const int64_t n = mx_type_get(t)->block == 32 ? 1376 : 1280;
         qcase c;
-        if (!qcase_make(t, n, 70, 37, &c)) continue;
+        if (!qcase_make(t, n, 131, 83, &c)) continue;
         for (int set = 0; set < n_sets(); set++) {
             const mx_type_kernels *k = set_get(set, t);
             CHECK_MSG(k && k->gemm_q && k->dot_q, "type %d %s: gemm_q and dot_q", (int)t, set_name(set));
@@ -153,7 +158,8 @@ static void test_gemm_q_equals_dot_q(void) {
             int same = 1;
             const int shapes[][2] = {{1, 1}, {1, 9}, {13, 1}, {2, 3}, {3, 2}, {4, 4}, {5, 3},
                                      {7, 5}, {8, 6}, {9, 7}, {13, 9}, {12, 8}, {11, 2},
-                                     {64, 32}, {65, 33}, {70, 37}, {3, 17}};
+                                     {64, 32}, {65, 33}, {70, 37}, {3, 17}, {16, 16},
+                                     {17, 65}, {131, 20}, {129, 83}, {2, 80}};
             for (size_t s = 0; s < MX_ARRAY_LEN(shapes); s++) {
                 const int nr = shapes[s][0], nt = shapes[s][1];
                 const int64_t ys = nr + 3;
@@ -179,7 +185,7 @@ static void test_gemm_q_equals_dot_q(void) {
  * -3.5 -> -4), values just below a half (0.49999997 -> 0), a block whose scale is exactly 1,
  * a zero block, tiny and huge magnitudes. */
 static void test_q8_0_quantiser(void) {
-    const mx_type_kernels *r = mx_kernels_ref(MX_TYPE_Q8_0), *s = mx_kernels_avx2(MX_TYPE_Q8_0);
+    const mx_type_kernels *r = mx_kernels_ref(MX_TYPE_Q8_0), *s = mx_kernels_of(MX_ISA_AVX2, MX_TYPE_Q8_0);
     enum { NB = 64 };
     float x[NB * 32];
     for (int i = 0; i < NB * 32; i++) x[i] = frand() * (1.0f + (float)(i / 32));

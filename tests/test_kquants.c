@@ -214,15 +214,15 @@ static void test_golden(void) {
                   "%s golden files: %zu block bytes, %zu value bytes", tname(t), nb, nw);
         if (blocks && want && n > 0 && nw == (size_t)n * 4) {
             float *got = malloc((size_t)n * 4);
-            for (int set = 0; set < 2; set++) {
-                if (set == 1 && !mx_kernels_have_avx2()) break;
-                const mx_type_kernels *k = set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
+            for (int set = 0; set < MX_ISA_COUNT; set++) {
+                if (!mx_isa_available((mx_isa)set)) continue;
+                const mx_type_kernels *k = mx_kernels_of((mx_isa)set, t);
                 k->to_f32(blocks, got, n);
                 int64_t bad = 0, first = -1;
                 for (int64_t i = 0; i < n; i++)
                     if (memcmp(got + i, want + 4 * i, 4) != 0 && bad++ == 0) first = i;
                 CHECK_MSG(bad == 0, "%s %s: %lld of %lld values differ from the independent decoder "
-                          "(first at %lld)", set ? "avx2" : "ref", tname(t), (long long)bad,
+                          "(first at %lld)", mx_isa_name((mx_isa)set), tname(t), (long long)bad,
                           (long long)n, (long long)first);
             }
             /* and the test's own decoder from the description agrees too (Q8_0 aside) */
@@ -362,8 +362,8 @@ static void test_q8_k(void) {
 static void check_dots(int set, const mx_type_kernels *k, mx_type t, const uint8_t *rows, int nr,
                        const float *xs, int nt, int64_t n) {
     const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
-    const mx_type_kernels *f32 = set ? mx_kernels_avx2(MX_TYPE_F32) : mx_kernels_ref(MX_TYPE_F32);
-    const mx_type_kernels *vk = set ? mx_kernels_avx2(k->vec_type) : mx_kernels_ref(k->vec_type);
+    const mx_type_kernels *f32 = mx_kernels_of((mx_isa)set, MX_TYPE_F32);
+    const mx_type_kernels *vk = mx_kernels_of((mx_isa)set, k->vec_type);
     CHECK_MSG(k->dot_q && vk && vk->from_f32, "%s: integer path present", tname(t));
     if (!k->dot_q || !vk) return;
     const uint64_t vb = mx_type_row_bytes(k->vec_type, (uint64_t)n);
@@ -408,16 +408,16 @@ static void check_dots(int set, const mx_type_kernels *k, mx_type t, const uint8
 static void test_dots(void) {
     const int64_t sizes[] = {256, 512, 2304, 6912};
     const int nr = 5, nt = 6;
-    for (int set = 0; set < 2; set++) {
-        if (set == 1 && !mx_kernels_have_avx2()) {
-            printf("test_kquants: no AVX2 on this CPU or build; SIMD dots not run\n");
-            break;
+    for (int set = 0; set < MX_ISA_COUNT; set++) {
+        if (!mx_isa_available((mx_isa)set)) {
+            printf("test_kquants: no %s kernels on this CPU or build; their dots not run\n", mx_isa_name((mx_isa)set));
+            continue;
         }
         for (size_t ti = 0; ti < MX_ARRAY_LEN(WTYPES); ti++)
             for (size_t si = 0; si < MX_ARRAY_LEN(sizes); si++) {
                 const mx_type t = WTYPES[ti];
                 const int64_t n = sizes[si];
-                const mx_type_kernels *k = set ? mx_kernels_avx2(t) : mx_kernels_ref(t);
+                const mx_type_kernels *k = mx_kernels_of((mx_isa)set, t);
                 CHECK_MSG(k != NULL, "set %d: %s kernels", set, tname(t));
                 if (!k) continue;
                 const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
@@ -437,24 +437,20 @@ static void test_dots(void) {
     }
 }
 
-/* ---- AVX2 against the reference ------------------------------------------------------------- */
+/* ---- SIMD sets against the reference ------------------------------------------------------------- */
 
 /* to_f32, from_f32 (weights and Q8_K activations) bit for bit; the f32 dot within the F32
  * kernels' own tolerance (fused vs separate multiply-add: 1e-6 of sum |w x|); dot_q bit for
  * bit (exact integer sums, then the same float steps in the same order). axpy within 2^-22 of |y| + |a w| per element. */
-static void test_avx2_vs_ref(void) {
-    if (!mx_kernels_have_avx2()) {
-        printf("test_kquants: no AVX2 on this CPU or build; SIMD comparisons not run\n");
-        return;
-    }
+static void simd_vs_ref(mx_isa isa) {
     const mx_type all[] = {MX_TYPE_Q4_0, MX_TYPE_Q5_0, MX_TYPE_Q4_K, MX_TYPE_Q5_K, MX_TYPE_Q6_K, MX_TYPE_Q8_K};
     const int64_t n = 256 * 27;
     float *x = malloc(n * 4), *a = malloc(n * 4), *b = malloc(n * 4), *ya = malloc(n * 4),
           *yb = malloc(n * 4);
     for (size_t ti = 0; ti < MX_ARRAY_LEN(all); ti++) {
         const mx_type t = all[ti];
-        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_avx2(t);
-        CHECK_MSG(r && s, "%s has reference and AVX2 tables", tname(t));
+        const mx_type_kernels *r = mx_kernels_ref(t), *s = mx_kernels_of(isa, t);
+        CHECK_MSG(r && s, "%s has reference and SIMD tables", tname(t));
         if (!r || !s) continue;
         const uint64_t rb = mx_type_row_bytes(t, (uint64_t)n);
         uint8_t *q1 = malloc(rb), *q2 = malloc(rb);
@@ -464,15 +460,15 @@ static void test_avx2_vs_ref(void) {
                 for (int64_t i = 0; i < n; i++) x[i] *= 1000.0f;
             r->from_f32(x, q1, n);
             s->from_f32(x, q2, n);
-            CHECK_MSG(memcmp(q1, q2, rb) == 0, "%s: AVX2 from_f32 equals reference", tname(t));
+            CHECK_MSG(memcmp(q1, q2, rb) == 0, "%s: SIMD from_f32 equals reference", tname(t));
             r->to_f32(q1, a, n);
             s->to_f32(q1, b, n);
-            CHECK_MSG(memcmp(a, b, (size_t)n * 4) == 0, "%s: AVX2 to_f32 equals reference", tname(t));
+            CHECK_MSG(memcmp(a, b, (size_t)n * 4) == 0, "%s: SIMD to_f32 equals reference", tname(t));
             for (int64_t i = 0; i < n; i++) x[i] = nrand(), ya[i] = yb[i] = nrand();
             double mag = 0;
             for (int64_t i = 0; i < n; i++) mag += fabs((double)a[i] * x[i]);
             const float dr = r->dot(q1, x, n), ds = s->dot(q1, x, n);
-            CHECK_MSG(fabs((double)dr - ds) <= 1e-6 * mag, "%s: dot AVX2 %.9g vs ref %.9g", tname(t),
+            CHECK_MSG(fabs((double)dr - ds) <= 1e-6 * mag, "%s: dot SIMD %.9g vs ref %.9g", tname(t),
                       (double)ds, (double)dr);
             r->axpy(0.37f, q1, ya, n);
             s->axpy(0.37f, q1, yb, n);
@@ -487,7 +483,7 @@ static void test_avx2_vs_ref(void) {
             uint8_t *xq = malloc(vb);
             mx_kernels_ref(r->vec_type)->from_f32(x, xq, n);
             const float qr = r->dot_q(q1, xq, n), qs = s->dot_q(q1, xq, n);
-            CHECK_MSG(memcmp(&qr, &qs, 4) == 0, "%s: dot_q AVX2 %.9g vs ref %.9g (bit for bit)",
+            CHECK_MSG(memcmp(&qr, &qs, 4) == 0, "%s: dot_q SIMD %.9g vs ref %.9g (bit for bit)",
                       tname(t), (double)qs, (double)qr);
             free(xq);
         }
@@ -495,6 +491,13 @@ static void test_avx2_vs_ref(void) {
         free(q2);
     }
     free(x); free(a); free(b); free(ya); free(yb);
+}
+
+static void test_simd_vs_ref(void) {
+    for (int set = MX_ISA_AVX2; set < MX_ISA_COUNT; set++) {
+        if (mx_isa_available((mx_isa)set)) simd_vs_ref((mx_isa)set);
+        else printf("test_kquants: no %s kernels on this CPU or build; their comparisons not run\n", mx_isa_name((mx_isa)set));
+    }
 }
 
 
@@ -677,7 +680,7 @@ int main(void) {
     test_roundtrip();
     test_q8_k();
     test_dots();
-    test_avx2_vs_ref();
+    test_simd_vs_ref();
     test_engine_mix();
     return check_summary("test_kquants");
 }

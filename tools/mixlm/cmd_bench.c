@@ -40,6 +40,8 @@ static void usage(FILE *out) {
             "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
             "  --ctx N           make the state for N positions (default: the largest depth plus\n"
             "                    the longest test); the KV bytes reported are those of N\n"
+            "  --isa NAME        use kernels up to this instruction set: reference, avx2,\n"
+            "                    avx512 or best (default best: the most capable this CPU runs)\n"
             "  --json            print a JSON array (see docs/bench.md)\n"
             "  --no-roofline     skip the read bandwidth measurements (a 1 GiB buffer after the\n"
             "                    tests, ~1 s; the weights in place before each tg run, ~4 GB)\n",
@@ -228,7 +230,7 @@ static double depth_ratio_sustained(const bench_result *r, const bench_result *b
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model_path = NULL, *kv_arg = "f32";
+    const char *model_path = NULL, *kv_arg = "f32", *isa_arg = "best";
     long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0, batch = 1;
     long depths[BENCH_MAX_DEPTHS];
     int n_depths = 0;
@@ -242,6 +244,7 @@ int cmd_bench(int argc, char **argv) {
         CLI_OPT_LONG("--batch", "-b", &batch, 1, BENCH_MAX_BATCH),
         CLI_OPT_LONG("--ctx", NULL, &ctx, 0, BENCH_MAX_TOKENS * 2),
         CLI_OPT_STR("--kv", NULL, &kv_arg),
+        CLI_OPT_STR("--isa", NULL, &isa_arg),
         CLI_OPT_FLAG("--json", NULL, &json),
         CLI_OPT_OFF("--no-roofline", NULL, &roofline),
         CLI_OPT_END};
@@ -259,6 +262,10 @@ int cmd_bench(int argc, char **argv) {
     mx_type kv_type;
     if (!cli_parse_kv_type(kv_arg, &kv_type)) {
         cli_error("bench", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
+        return 2;
+    }
+    if (!mixlm_kernels_limit(isa_arg)) {
+        cli_error("bench", "--isa must be reference, avx2, avx512 or best, not '%s'", isa_arg);
         return 2;
     }
     if (n_depths == 0) depths[n_depths++] = 0;
@@ -355,9 +362,9 @@ int cmd_bench(int argc, char **argv) {
             const bench_result *r = &res[i];
             printf("  {\"test\": \"%s\", \"depth\": %d, \"threads\": %ld, \"n_tokens\": %d, "
                    "\"batch\": %d, \"reps\": %ld, \"tokens_per_second\": %.6g, \"stddev\": %.6g, "
-                   "\"kv_bytes\": %llu, \"kv_type\": \"%s\", \"peak_rss_bytes\": %llu",
+                   "\"kv_bytes\": %llu, \"kv_type\": \"%s\", \"peak_rss_bytes\": %llu, \"isa\": \"%s\"",
                    r->name, r->depth, threads, r->n_tokens, r->batch, reps, r->mean, r->sd,
-                   (unsigned long long)r->kv_bytes, kv_name, (unsigned long long)peak_rss);
+                   (unsigned long long)r->kv_bytes, kv_name, (unsigned long long)peak_rss, mixlm_kernels_isa());
             if (r->is_tg && r->batch == 1 && bound > 0)
                 printf(", \"roofline_fraction\": %.6g", r->mean / bound);
             if (r->sustained_bw > 0)
@@ -384,8 +391,8 @@ int cmd_bench(int argc, char **argv) {
             printf("| %-8s | %6d | %7ld | %12.2f | %10.2f | %12llu |\n", r->name, r->depth, threads,
                    r->mean, r->sd, (unsigned long long)r->kv_bytes);
         }
-        printf("kv type %s, %ld reps, peak resident memory %.1f MiB\n", kv_name, reps,
-               (double)peak_rss / (1024.0 * 1024.0));
+        printf("kv type %s, %ld reps, kernels %s, peak resident memory %.1f MiB\n", kv_name, reps,
+               mixlm_kernels_isa(), (double)peak_rss / (1024.0 * 1024.0));
         if (roofline) {
             printf("roofline: weights read per token %.1f MB; peak read bandwidth %.2f GB/s "
                    "(%ld threads, best of %d reads of a 1 GiB buffer): bound %.2f tokens/s",

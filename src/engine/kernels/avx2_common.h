@@ -3,6 +3,7 @@
 #ifndef MX_AVX2_COMMON_H
 #define MX_AVX2_COMMON_H
 
+#include "common/util.h"
 #include "engine/kernels/kernels.h"
 
 #include <immintrin.h>

@@ -105,30 +105,45 @@ typedef struct mx_type_kernels {
 } mx_type_kernels;
 
 /* The active kernels for a type, or NULL when the engine cannot use that type. The table is
- * chosen on first use (and again after mixlm_force_reference_kernels()). */
+ * chosen on first use (and again after mixlm_force_reference_kernels() or
+ * mixlm_kernels_limit()): the most capable set this CPU runs, up to the limit. */
 const mx_type_kernels *mx_kernels_get(mx_type type);
 
 /* The scalar reference kernels for a type (NULL when unsupported). */
 const mx_type_kernels *mx_kernels_ref(mx_type type);
 
-/* The active f32 tile product, and the reference and AVX2 ones (the latter NULL when not
- * available). */
+/* The kernel sets. Each is the one before it with the entries its own file implements written
+ * over (kernels_avx2.c, kernels_avx512.c), so a set only lists what it does faster. */
+typedef enum mx_isa { MX_ISA_REF, MX_ISA_AVX2, MX_ISA_AVX512, MX_ISA_COUNT } mx_isa;
+/* "reference", "avx2", "avx512" */
+const char *mx_isa_name(mx_isa isa);
+/* True when the set is compiled in and this CPU and operating system run it. */
+bool mx_isa_available(mx_isa isa);
+/* A set's table for a type (NULL when the set is not available or the type unsupported), and
+ * its f32 tile product (NULL when not available); tests compare every set with the reference. */
+const mx_type_kernels *mx_kernels_of(mx_isa isa, mx_type type);
+mx_gemm_f32_fn mx_gemm_f32_of(mx_isa isa);
+
+/* The active f32 tile product, and the reference and SIMD ones (the SIMD ones NULL when not
+ * compiled in). */
 mx_gemm_f32_fn mx_kernels_gemm_f32(void);
 mx_gemm_f32_fn mx_gemm_f32_ref_fn(void);
 mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void);
+mx_gemm_f32_fn mx_gemm_f32_avx512_fn(void);
 
-/* Name of the instruction set behind the active tables: "reference", "avx2". */
+/* Name of the set behind the active tables (mx_isa_name). */
 const char *mx_kernels_isa(void);
 
-/* True when this CPU can run the AVX2 kernels and they are compiled in. */
+/* True when this CPU can run the AVX2 kernels (AVX2, FMA, F16C) and they are compiled in. */
 bool mx_kernels_have_avx2(void);
+/* True when this CPU and operating system can run the AVX-512 kernels (F, BW, VL, DQ, VNNI and
+ * the 512-bit register state enabled) and they are compiled in. */
+bool mx_kernels_have_avx512(void);
 
-/* The AVX2 table for a type (NULL when not compiled in or not supported by the CPU): the
- * reference entries with the AVX2 ones written over them. */
-const mx_type_kernels *mx_kernels_avx2(mx_type type);
-
-/* Defined in kernels_avx2.c: write its entries over `tables` (indexed by mx_type). */
+/* Defined in kernels_avx2.c / kernels_avx512.c: write their entries over `tables` (indexed by
+ * mx_type), which hold the set below them. */
 void mx_kernels_avx2_fill(mx_type_kernels *tables);
+void mx_kernels_avx512_fill(mx_type_kernels *tables);
 
 /* The weight types the engine can use for matrices. */
 static inline bool mx_kernels_matrix_type_ok(mx_type t) {
