@@ -144,6 +144,8 @@ bool mx_kernels_have_avx512(void);
  * mx_type), which hold the set below them. */
 void mx_kernels_avx2_fill(mx_type_kernels *tables);
 void mx_kernels_avx512_fill(mx_type_kernels *tables);
+/* Defined in kquants_avx512.c, called by mx_kernels_avx512_fill(). */
+void mx_kquants_avx512_fill(mx_type_kernels *tables);
 
 /* The weight types the engine can use for matrices. */
 static inline bool mx_kernels_matrix_type_ok(mx_type t) {

@@ -262,4 +262,5 @@ static void gemm_q_q8_0_avx512(const void *w, uint64_t rb, int nr, const void *x
 void mx_kernels_avx512_fill(mx_type_kernels *t) {
     g_q8_0_gemm_below = t[MX_TYPE_Q8_0].gemm_q;
     if (g_q8_0_gemm_below) t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx512;
+    mx_kquants_avx512_fill(t);
 }
