@@ -42,6 +42,7 @@ for o in tests:
     assert o["stddev"] >= 0, o
     assert o["kv_bytes"] > 0, o
     assert o["peak_rss_bytes"] > 0, o
+    assert o["isa"] in ("reference", "avx2", "avx512"), o
 assert len(roof) == 1 and arr[-1] is roof[0], "one final roofline object"
 r = roof[0]
 assert r["threads"] == 2 and r["bandwidth_gb_per_second"] > 0, r
@@ -92,6 +93,18 @@ grep -q "^depth: tg4@12 runs at [0-9.]*% of tg4@0 ([0-9.]*% with each against th
 expect_rc 0 "bench text depths, no roofline" "$M" bench "$MODEL" -p 0 -n 4 --reps 1 -t 1 --depth 0 --depth 12 --no-roofline
 grep -q "^depth: tg4@12 runs at [0-9.]*% of tg4@0$" "$T/out" && ok ||
     bad "no plain depth line for tg4@12: $(cat "$T/out")"
+
+# --isa caps the kernels' instruction set: the text and JSON name the set in use
+expect_rc 0 "bench --isa reference" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline --isa reference
+grep -q "kernels reference," "$T/out" && ok || bad "text output does not name the reference kernels: $(cat "$T/out")"
+expect_rc 0 "bench --isa reference json" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline --isa reference --json
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert a[0]["isa"] == "reference", a' "$T/out" && ok ||
+    bad "JSON isa is not reference: $(cat "$T/out")"
+expect_rc 0 "bench --isa avx2" "$M" bench "$MODEL" -p 4 -n 0 --reps 1 --no-roofline --isa avx2 --json
+python3 -c 'import json,sys; a=json.load(open(sys.argv[1])); assert a[0]["isa"] in ("reference", "avx2"), a' "$T/out" && ok ||
+    bad "JSON isa above avx2 with --isa avx2: $(cat "$T/out")"
+expect_rc 2 "bad --isa" "$M" bench "$MODEL" --isa avx1024
+grep -q "isa must be" "$T/err" && ok || bad "bad --isa message: $(cat "$T/err")"
 
 # --ctx sizes the state: more positions, more KV bytes (the full layers grow; rings do not)
 kvb() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[0]["kv_bytes"])' "$1"; }
