@@ -15,6 +15,10 @@ for cmd in run chat serve inspect tokenize template logits perplexity bench; do
   expect_error 2 "unknown option --bogus" "$MIXLM" "$cmd" --bogus
 done
 
+# --version: the version and the instruction set of the kernels in use.
+expect_rc 0 "--version" "$MIXLM" --version
+check 'grep -Eq "^mixlm [0-9]+\.[0-9]+\.[0-9]+ \(kernels: (reference|avx2|avx512)\)$" "$T_DIR/out"' "--version names the kernels"
+
 # A value-taking option last: "needs a value"; a bad number: what, the value, and the range.
 expect_error 2 "^mixlm run: -n needs a value$" "$MIXLM" run -m "$M" -p hi -n
 expect_error 2 "^mixlm chat: --ctx needs a value$" "$MIXLM" chat -m "$M" --ctx

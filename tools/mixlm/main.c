@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
         return usage(stdout);
     if (!strcmp(argv[1], "--version")) {
-        printf("mixlm %s\n", MIXLM_VERSION_STRING);
+        printf("mixlm %s (kernels: %s)\n", MIXLM_VERSION_STRING, mixlm_kernels_isa());
         return 0;
     }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
