@@ -87,7 +87,7 @@ static void zl_gemm(const zl_kind *k, const void *w, uint64_t rb, int nr, const 
                     float *y, int64_t ys, int64_t n) {
     const int64_t nb = n / k->block;
     _Alignas(64) uint8_t xs[ZL_XS_BYTES];
-    _Alignas(64) __m512 acc[ZL_MAX_ROWS][ZL_TG]; /* zero between passes (zl_store) */
+    _Alignas(64) __m512 acc[ZL_MAX_ROWS][ZL_TG]; /* zeroed once; each pass's zl_store leaves zeros */
     memset(acc, 0, sizeof acc[0] * (size_t)MX_MIN(nr, k->rows));
     for (int r0 = 0; r0 < nr; r0 += k->rows) {
         const int rn = MX_MIN(k->rows, nr - r0);
