@@ -142,7 +142,8 @@ static void test_dot_q_exact(void) {
  * any blocking (1..131 rows, 1..83 tokens: partial register tiles, partial groups of 8 and 16
  * tokens, more than one pass of tokens (32 or 64 a pass) and of rows (64 or 128 a pass)), a
  * length of 43 blocks of 32 that the lane tiles cut into segments of 16 or 8 with a partial
- * last one (5 blocks of 256 for the K-quants), and an output stride wider than the rows. */
+ * last one (5 blocks of 256 for the K-quants), and an output stride wider than the rows; decode's
+ * shapes (1-4 tokens, several groups of 8 rows and a partial one) among them. */
 static void test_gemm_q_equals_dot_q(void) {
     mx_type types[MX_TYPE_COUNT];
     const int nty = int_types(types);
@@ -159,7 +160,8 @@ static void test_gemm_q_equals_dot_q(void) {
             const int shapes[][2] = {{1, 1}, {1, 9}, {13, 1}, {2, 3}, {3, 2}, {4, 4}, {5, 3},
                                      {7, 5}, {8, 6}, {9, 7}, {13, 9}, {12, 8}, {11, 2},
                                      {64, 32}, {65, 33}, {70, 37}, {3, 17}, {16, 16},
-                                     {17, 65}, {131, 20}, {129, 83}, {2, 80}};
+                                     {17, 65}, {131, 20}, {129, 83}, {2, 80}, {64, 1},
+                                     {37, 4}, {24, 3}, {131, 5}};
             for (size_t s = 0; s < MX_ARRAY_LEN(shapes); s++) {
                 const int nr = shapes[s][0], nt = shapes[s][1];
                 const int64_t ys = nr + 3;

@@ -5,7 +5,7 @@
  * this set starts from. Every result equals the AVX2 set's dot of the same row and token bit
  * for bit, as the engine needs (prefill and decode agree exactly). Compiled with the AVX-512
  * flags for this file only; chosen at run time (kernels.c). */
-#include "engine/kernels/avx2_common.h"
+#include "engine/kernels/avx512_common.h"
 
 /* ---- f32 tile product ------------------------------------------------------------------ */
 
@@ -220,91 +220,23 @@ static const z8_row_seg_fn g_z8_seg[Z8_TG] = {z8_row_seg_1, z8_row_seg_2, z8_row
 
 static mx_gemm_q_fn g_q8_0_gemm_below; /* the AVX2 set's product, for the rows a pass leaves over */
 
-/* Decode and small batches: eight rows against up to four tokens, bound by memory bandwidth
- * when the kernel keeps up with it. A 512-bit vector holds one block of rows r and r + 4 (lanes
- * 0-7 and 8-15); per block and token vpdpbusd adds the four products of each lane with the
- * weight bytes made unsigned (w + 128) and starting from -128 times the token's bytes summed in
- * the same lanes (one vpdpbusd of 128 with the token's bytes, made once per block for all
- * eight rows), so after the block every lane holds its exact share of P. A 4 x 4 transpose per
- * 128-bit quarter and one add of quarters then give P of the eight rows in eight lanes, and lane
- * r takes acc = acc + (d_w d_x) * P: dot_q's operations, the same bits. Per 8 rows and token:
- * 4 vpdpbusd, against 16 sign, multiply-add and add operations of the AVX2 four-row kernel,
- * plus one reduction instead of two. The next eight rows (one contiguous range) are fetched
- * linearly a fixed distance ahead, as the AVX2 kernel does for four. Measured (Zen 5, 1152-wide
- * rows): one core with the rows in L2 58 GB/s against 38; four sequences decoded together
- * (bench -b 4) 130 tok/s against 90; one sequence, bound by memory, no difference seen. */
-#define Z8_DEC_PREFETCH 1024
-static inline __attribute__((always_inline)) void
-z8_rows8(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb, float *out,
-         int64_t ys, const int nt) {
-    const char *pf = (const char *)w + 8 * rb + Z8_DEC_PREFETCH; /* prefetches never fault */
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    const __m256i c128 = _mm256_set1_epi8((char)0x80), zero = _mm256_setzero_si256();
-    __m256 acc[4];
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) acc[t] = _mm256_setzero_ps();
-    for (int64_t ib = 0; ib < nb; ib++, pf += 8 * sizeof(mx_block_q8_0)) {
-#pragma GCC unroll 5
-        for (size_t o = 0; o < 8 * sizeof(mx_block_q8_0); o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-        const uint8_t *blk = w + (size_t)ib * sizeof(mx_block_q8_0);
-        __m512i wu[4];
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + r * rb + offsetof(mx_block_q8_0, qs)));
-            const __m256i hi = _mm256_loadu_si256((const __m256i *)(blk + (r + 4) * rb + offsetof(mx_block_q8_0, qs)));
-            wu[r] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
-        }
-        /* the eight rows' scales (eight scalar loads: a vpgatherdd made the kernel a third slower) */
-        const __m256 dw = _mm256_cvtph_ps(_mm_setr_epi16((short)block_scale(blk), (short)block_scale(blk + rb),
-                                                         (short)block_scale(blk + 2 * rb), (short)block_scale(blk + 3 * rb),
-                                                         (short)block_scale(blk + 4 * rb), (short)block_scale(blk + 5 * rb),
-                                                         (short)block_scale(blk + 6 * rb), (short)block_scale(blk + 7 * rb)));
-#pragma GCC unroll 4
-        for (int t = 0; t < nt; t++) {
-            const mx_block_q8_0 *x = (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + ib;
-            const __m256i qx = _mm256_loadu_si256((const __m256i *)x->qs);
-            const __m256i c = _mm256_sub_epi32(zero, _mm256_dpbusd_epi32(zero, c128, qx));
-            const __m512i qx2 = _mm512_broadcast_i64x4(qx), c2 = _mm512_broadcast_i64x4(c);
-            __m512i l[4];
-#pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) l[r] = _mm512_dpbusd_epi32(c2, wu[r], qx2);
-            /* after the transpose, 128-bit quarters 0 and 1 hold partial sums of rows 0-3,
-             * quarters 2 and 3 those of rows 4-7 */
-            const __m512i s01 = _mm512_add_epi32(_mm512_unpacklo_epi32(l[0], l[1]), _mm512_unpackhi_epi32(l[0], l[1]));
-            const __m512i s23 = _mm512_add_epi32(_mm512_unpacklo_epi32(l[2], l[3]), _mm512_unpackhi_epi32(l[2], l[3]));
-            const __m512i h = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-            /* quarters (0, 2) + (1, 3): rows 0-3 then 4-7 */
-            const __m512i hs = _mm512_add_epi32(h, _mm512_shuffle_i64x2(h, h, 0xB1));
-            const __m256i p = _mm512_castsi512_si256(_mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 4, 5, 0, 1, 4, 5), hs));
-            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(x->d)));
-            acc[t] = _mm256_add_ps(acc[t], _mm256_mul_ps(d, _mm256_cvtepi32_ps(p)));
-        }
-    }
-#pragma GCC unroll 4
-    for (int t = 0; t < nt; t++) _mm256_storeu_ps(out + t * ys, acc[t]);
+/* Decode and small batches: rows8_levels (avx512_common.h) with the weight bytes made unsigned
+ * (w + 128: an exclusive or of the sign bit, on both rows' blocks at once). Measured (Zen 5,
+ * 1152-wide rows): one core with the rows in L2 58 GB/s against 38 for the AVX2 four-row
+ * kernel; four sequences decoded together (bench -b 4) 130 tok/s against 90; one sequence,
+ * bound by memory, no difference seen. */
+static inline __m512i q8_0_levels2(const uint8_t *a, const uint8_t *b) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)(a + offsetof(mx_block_q8_0, qs)));
+    const __m256i hi = _mm256_loadu_si256((const __m256i *)(b + offsetof(mx_block_q8_0, qs)));
+    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
 }
-
-#define Z8_ROWS8(T)                                                                              \
-    static void z8_rows8_##T(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb,     \
-                             int64_t nb, float *out, int64_t ys) {                             \
-        z8_rows8(w, rb, xq, xb, nb, out, ys, T);                                                 \
-    }
-Z8_ROWS8(1) Z8_ROWS8(2) Z8_ROWS8(3) Z8_ROWS8(4)
-#undef Z8_ROWS8
-typedef void (*z8_rows8_fn)(const uint8_t *, uint64_t, const uint8_t *, uint64_t, int64_t, float *, int64_t);
-static const z8_rows8_fn g_z8_rows8[4] = {z8_rows8_1, z8_rows8_2, z8_rows8_3, z8_rows8_4};
+ROWS8_FNS(g_q8_0_rows8, q8_0_levels2, 128, sizeof(mx_block_q8_0))
 
 static void gemm_q_q8_0_avx512(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
                                int nt, float *y, int64_t ys, int64_t n) {
     const int64_t nb = n / MX_QK8_0;
     if (nt < Z8_MIN_TOKENS) {
-        const int r8 = nr / 8 * 8;
-        for (int t0 = 0; t0 < nt; t0 += 4) {
-            const int tn = MX_MIN(4, nt - t0);
-            const uint8_t *xt = (const uint8_t *)xq + (uint64_t)t0 * xb;
-            for (int r = 0; r < r8; r += 8) g_z8_rows8[tn - 1]((const uint8_t *)w + (uint64_t)r * rb, rb, xt, xb, nb, y + t0 * ys + r, ys);
-        }
-        if (r8 < nr) g_q8_0_gemm_below((const uint8_t *)w + (uint64_t)r8 * rb, rb, nr - r8, xq, xb, nt, y + r8, ys, n);
+        rows8_gemm(g_q8_0_rows8, g_q8_0_gemm_below, w, rb, nr, xq, xb, nt, y, ys, n);
         return;
     }
     _Alignas(64) z8_block xs[Z8_TG * Z8_SEG];

@@ -13,7 +13,7 @@
  * same whatever their order), and then takes dot_q's float operations for its (sub-)block in
  * dot_q's order, one operation per step: each result equals dot_q bit for bit. Fewer than
  * ZL_MIN_TOKENS tokens take the AVX2 set's product. */
-#include "engine/kernels/avx2_common.h"
+#include "engine/kernels/avx512_common.h"
 #include "engine/kernels/kquants.h"
 
 /* ---- the 16-token lane tile ---------------------------------------------------------------- */
@@ -220,6 +220,17 @@ static inline __m256i z0_levels(const uint8_t *blk, const int five) {
     memcpy(&h, ((const mx_block_q5_0 *)blk)->qh, 4);
     return _mm256_mask_add_epi8(u, (__mmask32)h, u, _mm256_set1_epi8(16));
 }
+
+/* Decode and small batches of Q4_0 and Q5_0: rows8_levels (avx512_common.h) on the unsigned
+ * levels, bias 8 or 16. */
+static inline __m512i q4_0_levels2(const uint8_t *a, const uint8_t *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(z0_levels(a, 0)), z0_levels(b, 0), 1);
+}
+static inline __m512i q5_0_levels2(const uint8_t *a, const uint8_t *b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(z0_levels(a, 1)), z0_levels(b, 1), 1);
+}
+ROWS8_FNS(g_q4_0_rows8, q4_0_levels2, 8, sizeof(mx_block_q4_0))
+ROWS8_FNS(g_q5_0_rows8, q5_0_levels2, 16, sizeof(mx_block_q5_0))
 
 /* nr (1-2) rows over a segment of nb blocks against ng groups; acc[i][g] carried. Two rows
  * share each load of the tokens' bytes and make twice the independent chains of vpdpbusd; a
@@ -515,17 +526,19 @@ ZK_ROW_SEGS(6)
 static mx_gemm_q_fn g_below[MX_TYPE_COUNT]; /* the AVX2 set's products, for fewer tokens */
 
 /* gemm_q of the five types: the 16-token tile from ZL_MIN_TOKENS tokens, the AVX2 set's below. */
-#define GEMM_ZL(name, kind, type)                                                                 \
+#define GEMM_ZL(name, kind, type, rows8)                                                          \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                     \
-        if (nt < ZL_MIN_TOKENS) g_below[type](w, rb, nr, xq, xb, nt, y, ys, n);                   \
+        const rows8_fn *r8 = rows8;                                                               \
+        if (nt < ZL_MIN_TOKENS && r8) rows8_gemm(r8, g_below[type], w, rb, nr, xq, xb, nt, y, ys, n); \
+        else if (nt < ZL_MIN_TOKENS) g_below[type](w, rb, nr, xq, xb, nt, y, ys, n);              \
         else zl_gemm(&kind, w, rb, nr, xq, xb, nt, y, ys, n);                                     \
     }
-GEMM_ZL(gemm_q_q4_0_avx512, g_zl_q4_0, MX_TYPE_Q4_0)
-GEMM_ZL(gemm_q_q5_0_avx512, g_zl_q5_0, MX_TYPE_Q5_0)
-GEMM_ZL(gemm_q_q4_k_avx512, g_zl_q4_k, MX_TYPE_Q4_K)
-GEMM_ZL(gemm_q_q5_k_avx512, g_zl_q5_k, MX_TYPE_Q5_K)
-GEMM_ZL(gemm_q_q6_k_avx512, g_zl_q6_k, MX_TYPE_Q6_K)
+GEMM_ZL(gemm_q_q4_0_avx512, g_zl_q4_0, MX_TYPE_Q4_0, g_q4_0_rows8)
+GEMM_ZL(gemm_q_q5_0_avx512, g_zl_q5_0, MX_TYPE_Q5_0, g_q5_0_rows8)
+GEMM_ZL(gemm_q_q4_k_avx512, g_zl_q4_k, MX_TYPE_Q4_K, NULL)
+GEMM_ZL(gemm_q_q5_k_avx512, g_zl_q5_k, MX_TYPE_Q5_K, NULL)
+GEMM_ZL(gemm_q_q6_k_avx512, g_zl_q6_k, MX_TYPE_Q6_K, NULL)
 #undef GEMM_ZL
 
 void mx_kquants_avx512_fill(mx_type_kernels *t) {
