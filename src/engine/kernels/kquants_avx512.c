@@ -345,6 +345,20 @@ static void zk_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, 
     }
 }
 
+/* The eight 6-bit scales and mins of a Q4_K / Q5_K block (mx_kq_scale_min), a byte each, sc_j
+ * (m_j) in byte j of *sc8 (*mn8): sc 0..3 and m 0..3 are the low 6 bits of bytes 0..3 and
+ * 4..7; sc (m) 4..7 the low (high) nibbles of bytes 8..11 with the top two bits of bytes 0..3
+ * (4..7) as bits 4-5. */
+static inline void zk45_scale_min(const uint8_t *scales, uint64_t *sc8, uint64_t *mn8) {
+    uint32_t sw[3];
+    memcpy(sw, scales, 12);
+    const uint32_t sc03 = sw[0] & 0x3F3F3F3Fu, mn03 = sw[1] & 0x3F3F3F3Fu;
+    const uint32_t sc47 = (sw[2] & 0x0F0F0F0Fu) | ((sw[0] >> 2) & 0x30303030u);
+    const uint32_t mn47 = ((sw[2] >> 4) & 0x0F0F0F0Fu) | ((sw[1] >> 2) & 0x30303030u);
+    *sc8 = sc03 | (uint64_t)sc47 << 32;
+    *mn8 = mn03 | (uint64_t)mn47 << 32;
+}
+
 /* Q4_K and Q5_K: per sub-block j (32 elements, activation chunks 8j .. 8j+7) the exact
  * sum q y of each token by 8 vpdpbusd (|sum| < 2^17), times the 6-bit scale sc_j by an int32
  * multiply, added to isum; then msum = sum_j m_j (sum of sub-block j's bytes) by one vpdpwssd
@@ -357,15 +371,8 @@ static inline __attribute__((always_inline)) void zk45_row_block(const uint8_t *
     const mx_block_q4_k *b4 = (const mx_block_q4_k *)blk;
     const mx_block_q5_k *b5 = (const mx_block_q5_k *)blk;
     const uint8_t *scales = five ? b5->scales : b4->scales, *qs = five ? b5->qs : b4->qs;
-    /* the 6-bit scales and mins (mx_kq_scale_min), a byte each: sc 0..3 and m 0..3 are the low
-     * 6 bits of bytes 0..3 and 4..7; sc (m) 4..7 the low (high) nibbles of bytes 8..11 with
-     * the top two bits of bytes 0..3 (4..7) as bits 4-5 */
-    uint32_t sw[3];
-    memcpy(sw, scales, 12);
-    const uint32_t sc03 = sw[0] & 0x3F3F3F3Fu, mn03 = sw[1] & 0x3F3F3F3Fu;
-    const uint32_t sc47 = (sw[2] & 0x0F0F0F0Fu) | ((sw[0] >> 2) & 0x30303030u);
-    const uint32_t mn47 = ((sw[2] >> 4) & 0x0F0F0F0Fu) | ((sw[1] >> 2) & 0x30303030u);
-    const uint64_t sc8 = sc03 | (uint64_t)sc47 << 32, mn8 = mn03 | (uint64_t)mn47 << 32;
+    uint64_t sc8, mn8;
+    zk45_scale_min(scales, &sc8, &mn8);
     const __m256i m4 = _mm256_set1_epi8(0x0F), bit4 = _mm256_set1_epi8(0x10);
     const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)b5->qh) : _mm256_setzero_si256();
     __m512i isum[ZL_TG], msum[ZL_TG];
@@ -521,24 +528,129 @@ ZK_ROW_SEGS(6)
 #undef ZK_ROW_SEGS
 #undef ZK_ROW_SEG
 
+/* ---- K-quant decode (one token) ------------------------------------------------------------ */
+
+static inline int32_t zd_hsum8(__m256i v) { return _mm512_reduce_add_epi32(_mm512_zextsi256_si512(v)); }
+
+/* dot_q of Q4_K / Q5_K and Q6_K with 512-bit vectors: one row at a time (one linear stream
+ * per thread), a superblock's 256 levels in four vectors of 64, each multiplied with the
+ * token's 64 bytes by vpmaddubsw (unsigned levels, signed bytes: pair sums at most
+ * 2 * 63 * 127, no saturation) and vpmaddwd against the sub-blocks' scales as 16-bit words: the
+ * exact int32 isum (and msum) of the reference, whatever the order of the integer additions,
+ * then mx_kq_combine's float steps per superblock in order: dot_q's bits. */
+
+/* 64 levels of chunk c (sub-blocks 2c, 2c + 1) of a Q4_K / Q5_K block: the 32 bytes of qs in
+ * both halves, the upper half shifted down by 4, masked; Q5_K adds 16 to element l of sub-block
+ * j where bit j of qh[l] is set (qh in both halves of `qh2`). */
+static inline __m512i zd45_levels(const uint8_t *qs, __m512i qh2, int c, const int five) {
+    const __m512i v = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(qs + 32 * c)));
+    __m512i u = _mm512_and_si512(_mm512_srlv_epi64(v, _mm512_setr_epi64(0, 0, 0, 0, 4, 4, 4, 4)), _mm512_set1_epi8(0x0F));
+    if (five) {
+        const __m512i bits = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << (2 * c))),
+                                                _mm256_set1_epi8((char)(1 << (2 * c + 1))), 1);
+        u = _mm512_mask_add_epi8(u, _mm512_test_epi8_mask(qh2, bits), u, _mm512_set1_epi8(16));
+    }
+    return u;
+}
+
+static inline __attribute__((always_inline)) float dotq_kq45_avx512(const void *row, const void *xq, int64_t n,
+                                                                    const int five) {
+    const size_t bs = five ? sizeof(mx_block_q5_k) : sizeof(mx_block_q4_k);
+    const mx_block_q8_k *y = xq;
+    float s = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bs;
+        const mx_block_q4_k *b4 = (const mx_block_q4_k *)blk;
+        const mx_block_q5_k *b5 = (const mx_block_q5_k *)blk;
+        uint64_t sc8, mn8;
+        zk45_scale_min(five ? b5->scales : b4->scales, &sc8, &mn8);
+        /* sc_j as 16-bit words: words 0-15 of vector c take sc_2c, words 16-31 sc_2c+1 */
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc8)));
+        const __m512i qh2 = five ? _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b5->qh)) : _mm512_setzero_si512();
+        const uint8_t *qs = five ? b5->qs : b4->qs;
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m512i u = zd45_levels(qs, qh2, c, five);
+            const __m512i scv = _mm512_permutexvar_epi16(
+                _mm512_inserti64x4(_mm512_set1_epi16((short)(2 * c)), _mm256_set1_epi16((short)(2 * c + 1)), 1), sc16);
+            const __m512i x = _mm512_loadu_si512(y[ib].qs + 64 * c);
+            acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, x), scv));
+        }
+        const int32_t isum = _mm512_reduce_add_epi32(acc);
+        /* msum = sum_j m_j (bsums 2j + bsums 2j+1): each min twice against the 16 bsums */
+        const __m128i m8 = _mm_cvtsi64_si128((long long)mn8);
+        const __m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+        const int32_t msum = zd_hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), mv));
+        s += mx_kq_combine(y[ib].d, _cvtsh_ss(five ? b5->d : b4->d), _cvtsh_ss(five ? b5->dmin : b4->dmin), isum, msum);
+    }
+    return s;
+}
+static float dotq_q4_k_avx512(const void *row, const void *xq, int64_t n) { return dotq_kq45_avx512(row, xq, n, 0); }
+static float dotq_q5_k_avx512(const void *row, const void *xq, int64_t n) { return dotq_kq45_avx512(row, xq, n, 1); }
+
+/* Q6_K: half h (128 elements) is ql[64h .. 64h+63] (low nibbles: elements 0-63 of the half,
+ * high nibbles: 64-127) and qh[32h .. 32h+31] in both halves of a vector, whose bits 2k, 2k+1
+ * become bits 4-5 of element 32k + l: shifted per 16-bit word (left 4 and 2, right 0 and 2)
+ * and masked to 0x30. Levels u = q + 32 (0..63); the bias -32 sum_j sc_j bsums_j per block. */
+static float dotq_q6_k_avx512(const void *row, const void *xq, int64_t n) {
+    const mx_block_q6_k *b = row;
+    const mx_block_q8_k *y = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    const __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i sr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+    float s = 0.0f;
+    for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[ib].scales));
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i acc = _mm512_setzero_si512();
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i ql = _mm512_loadu_si512(b[ib].ql + 64 * h);
+            const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[ib].qh + 32 * h)));
+            __m512i u[2];
+            u[0] = _mm512_ternarylogic_epi32(m4, ql, _mm512_and_si512(_mm512_sllv_epi16(qh, sl), m30), 0xCA);
+            u[1] = _mm512_ternarylogic_epi32(m4, _mm512_srli_epi16(ql, 4), _mm512_and_si512(_mm512_srlv_epi16(qh, sr), m30), 0xCA);
+#pragma GCC unroll 2
+            for (int k = 0; k < 2; k++) { /* elements 128h + 64k .. + 63: sub-blocks 8h + 4k .. + 3 */
+                const int j0 = 8 * h + 4 * k;
+                const __m512i scv = _mm512_permutexvar_epi16(
+                    _mm512_setr_epi32(j0 * 0x10001, j0 * 0x10001, j0 * 0x10001, j0 * 0x10001,
+                                      (j0 + 1) * 0x10001, (j0 + 1) * 0x10001, (j0 + 1) * 0x10001, (j0 + 1) * 0x10001,
+                                      (j0 + 2) * 0x10001, (j0 + 2) * 0x10001, (j0 + 2) * 0x10001, (j0 + 2) * 0x10001,
+                                      (j0 + 3) * 0x10001, (j0 + 3) * 0x10001, (j0 + 3) * 0x10001, (j0 + 3) * 0x10001),
+                    sc);
+                const __m512i x = _mm512_loadu_si512(y[ib].qs + 128 * h + 64 * k);
+                acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u[k], x), scv));
+            }
+        }
+        const int32_t bsum = zd_hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), sc16));
+        s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), 0.0f, _mm512_reduce_add_epi32(acc) - 32 * bsum, 0);
+    }
+    return s;
+}
+
 /* ---- registration -------------------------------------------------------------------------- */
 
 static mx_gemm_q_fn g_below[MX_TYPE_COUNT]; /* the AVX2 set's products, for fewer tokens */
 
 /* gemm_q of the five types: the 16-token tile from ZL_MIN_TOKENS tokens, the AVX2 set's below. */
-#define GEMM_ZL(name, kind, type, rows8)                                                          \
+#define GEMM_ZL(name, kind, type, rows8, dot)                                                          \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                     \
         const rows8_fn *r8 = rows8;                                                               \
-        if (nt < ZL_MIN_TOKENS && r8) rows8_gemm(r8, g_below[type], w, rb, nr, xq, xb, nt, y, ys, n); \
+        const mx_dot_q_fn dot1 = dot;                                                             \
+        if (nt == 1 && dot1)                                                                      \
+            for (int r = 0; r < nr; r++) y[r] = dot1((const uint8_t *)w + (uint64_t)r * rb, xq, n); \
+        else if (nt < ZL_MIN_TOKENS && r8) rows8_gemm(r8, g_below[type], w, rb, nr, xq, xb, nt, y, ys, n); \
         else if (nt < ZL_MIN_TOKENS) g_below[type](w, rb, nr, xq, xb, nt, y, ys, n);              \
         else zl_gemm(&kind, w, rb, nr, xq, xb, nt, y, ys, n);                                     \
     }
-GEMM_ZL(gemm_q_q4_0_avx512, g_zl_q4_0, MX_TYPE_Q4_0, g_q4_0_rows8)
-GEMM_ZL(gemm_q_q5_0_avx512, g_zl_q5_0, MX_TYPE_Q5_0, g_q5_0_rows8)
-GEMM_ZL(gemm_q_q4_k_avx512, g_zl_q4_k, MX_TYPE_Q4_K, NULL)
-GEMM_ZL(gemm_q_q5_k_avx512, g_zl_q5_k, MX_TYPE_Q5_K, NULL)
-GEMM_ZL(gemm_q_q6_k_avx512, g_zl_q6_k, MX_TYPE_Q6_K, NULL)
+GEMM_ZL(gemm_q_q4_0_avx512, g_zl_q4_0, MX_TYPE_Q4_0, g_q4_0_rows8, NULL)
+GEMM_ZL(gemm_q_q5_0_avx512, g_zl_q5_0, MX_TYPE_Q5_0, g_q5_0_rows8, NULL)
+GEMM_ZL(gemm_q_q4_k_avx512, g_zl_q4_k, MX_TYPE_Q4_K, NULL, dotq_q4_k_avx512)
+GEMM_ZL(gemm_q_q5_k_avx512, g_zl_q5_k, MX_TYPE_Q5_K, NULL, dotq_q5_k_avx512)
+GEMM_ZL(gemm_q_q6_k_avx512, g_zl_q6_k, MX_TYPE_Q6_K, NULL, dotq_q6_k_avx512)
 #undef GEMM_ZL
 
 void mx_kquants_avx512_fill(mx_type_kernels *t) {
@@ -552,4 +664,7 @@ void mx_kquants_avx512_fill(mx_type_kernels *t) {
         g_below[entries[i].type] = t[entries[i].type].gemm_q;
         if (g_below[entries[i].type]) t[entries[i].type].gemm_q = entries[i].fn;
     }
+    if (t[MX_TYPE_Q4_K].dot_q) t[MX_TYPE_Q4_K].dot_q = dotq_q4_k_avx512;
+    if (t[MX_TYPE_Q5_K].dot_q) t[MX_TYPE_Q5_K].dot_q = dotq_q5_k_avx512;
+    if (t[MX_TYPE_Q6_K].dot_q) t[MX_TYPE_Q6_K].dot_q = dotq_q6_k_avx512;
 }
