@@ -12,13 +12,6 @@
 
 /* ---- one-line helpers ------------------------------------------------------------------ */
 
-static inline __m256 load_f16x8(const uint16_t *p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-}
-static inline __m256 load_bf16x8(const uint16_t *p) {
-    __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-}
 static inline __m256 load_i8x8(const int8_t *p) {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
@@ -538,40 +531,6 @@ static float exp_sum_avx2(float *s, int64_t n, float m) {
 
 /* ---- Attention over cached rows ----------------------------------------------------------- */
 
-/* Row element types of a KV cache (the step's own keys and values are f32 scratch rows). */
-enum { KV_F32, KV_F16, KV_BF16 };
-static inline __attribute__((always_inline)) __m256 kv_load8(const int kind, const uint8_t *row, int64_t k) {
-    if (kind == KV_F32) return _mm256_loadu_ps((const float *)row + k);
-    if (kind == KV_F16) return load_f16x8((const uint16_t *)row + k);
-    return load_bf16x8((const uint16_t *)row + k);
-}
-static inline __attribute__((always_inline)) float kv_load1(const int kind, const uint8_t *row, int64_t k) {
-    if (kind == KV_F32) return ((const float *)row)[k];
-    if (kind == KV_F16) return mx_f16_to_f32(((const uint16_t *)row)[k]);
-    return mx_bf16_to_f32(((const uint16_t *)row)[k]);
-}
-static inline __attribute__((always_inline)) int kv_size(const int kind) {
-    return kind == KV_F32 ? 4 : 2;
-}
-
-/* The cache's rows are short, and a loop over them too brief for the hardware prefetcher to run
- * ahead: each row's lines are asked for when the row ATTN_PREFETCH_ROWS before it is used (a
- * hint that never faults). */
-#ifndef ATTN_PREFETCH_ROWS
-#define ATTN_PREFETCH_ROWS 12
-#endif
-static inline __attribute__((always_inline)) void attn_prefetch(const uint8_t *row, uint64_t bytes) {
-    for (uint64_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)row + o, _MM_HINT_T0);
-}
-
-/* Each of the eight vectors' lanes summed as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)),
- * into lane i of the result for vector i. */
-static inline __m256 hsum8x8(const __m256 v[8]) {
-    const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
-    const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
 /* Scores of KG rows x HG heads, KG * HG <= 8 accumulator chains, one per (row, head) pair in
  * the order of kernels.h, so the tile shape never changes a result; each loaded (and widened)
  * piece of a row serves all HG heads. */
@@ -632,86 +591,10 @@ attn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t n
     }
 }
 
-/* y_h += p_h * row for the nr (<= ATTN_VCHUNK) rows of a chunk in order and each head h: one
- * multiply-add per row and element, exactly the type's axpy row after row. The loop runs over
- * 16-element column slices outside and the rows inside, so each slice of HG heads' outputs
- * (2 * HG accumulators) stays in registers across the chunk's rows: 2 * HG independent chains
- * instead of one chain of four multiply-adds per head and piece of y, whose latency bounded
- * the earlier rows-outside kernel (66-79 ns per f16 row of 256 elements and 4 heads from L2,
- * against ~30 this way). The chunk (8 KiB of f16 rows) stays in L1 across its slices. */
-#define ATTN_VCHUNK 16
-#ifndef ATTN_VPREFETCH
-#define ATTN_VPREFETCH 2
-#endif
-static inline __attribute__((always_inline)) void
-attn_values_slices(const int kind, const int HG, const float *p, int64_t p_stride, const uint8_t *row,
-                   uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int64_t n, const char *pf,
-                   int64_t pf_step) {
-    int64_t k = 0;
-    for (; k + 16 <= n; k += 16, pf += pf_step) {
-        for (int64_t o = 0; o < pf_step; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-        __m256 acc[4][2];
-#pragma GCC unroll 4
-        for (int h = 0; h < HG; h++) {
-            acc[h][0] = _mm256_loadu_ps(y + h * y_stride + k);
-            acc[h][1] = _mm256_loadu_ps(y + h * y_stride + k + 8);
-        }
-        for (int64_t r = 0; r < nr; r++) {
-            const __m256 w0 = kv_load8(kind, row + r * row_bytes, k), w1 = kv_load8(kind, row + r * row_bytes, k + 8);
-#pragma GCC unroll 4
-            for (int h = 0; h < HG; h++) {
-                const __m256 ph = _mm256_broadcast_ss(p + h * p_stride + r);
-                acc[h][0] = _mm256_fmadd_ps(ph, w0, acc[h][0]);
-                acc[h][1] = _mm256_fmadd_ps(ph, w1, acc[h][1]);
-            }
-        }
-#pragma GCC unroll 4
-        for (int h = 0; h < HG; h++) {
-            _mm256_storeu_ps(y + h * y_stride + k, acc[h][0]);
-            _mm256_storeu_ps(y + h * y_stride + k + 8, acc[h][1]);
-        }
-    }
-    for (; k + 8 <= n; k += 8) {
-        __m256 acc[4];
-#pragma GCC unroll 4
-        for (int h = 0; h < HG; h++) acc[h] = _mm256_loadu_ps(y + h * y_stride + k);
-        for (int64_t r = 0; r < nr; r++) {
-            const __m256 w = kv_load8(kind, row + r * row_bytes, k);
-#pragma GCC unroll 4
-            for (int h = 0; h < HG; h++) acc[h] = _mm256_fmadd_ps(_mm256_broadcast_ss(p + h * p_stride + r), w, acc[h]);
-        }
-#pragma GCC unroll 4
-        for (int h = 0; h < HG; h++) _mm256_storeu_ps(y + h * y_stride + k, acc[h]);
-    }
-    for (; k < n; k++)
-        for (int h = 0; h < HG; h++)
-            for (int64_t r = 0; r < nr; r++) y[h * y_stride + k] += p[h * p_stride + r] * kv_load1(kind, row + r * row_bytes, k);
-}
-
 static inline __attribute__((always_inline)) void
 attn_values_kind(const int kind, const float *p, int64_t p_stride, const void *rows,
                  uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq, int64_t n) {
-    const uint8_t *row = rows;
-    const uint64_t used = (uint64_t)n * kv_size(kind);
-    /* the chunk ATTN_VPREFETCH chunks ahead is asked for a slice at a time (a burst of a whole
-     * chunk's lines overflows the queue of outstanding misses); cache rows are contiguous */
-    const int64_t slices = MX_MAX((int64_t)1, n / 16);
-    const int64_t pf_step = ((int64_t)ATTN_VCHUNK * (int64_t)used / slices + 63) & ~(int64_t)63;
-    for (int64_t r = 0; r < nr; r += ATTN_VCHUNK, row += ATTN_VCHUNK * row_bytes) {
-        const int64_t cn = MX_MIN((int64_t)ATTN_VCHUNK, nr - r);
-        const char *pf = (const char *)row + ATTN_VPREFETCH * ATTN_VCHUNK * row_bytes;
-        for (int h0 = 0; h0 < nq; h0 += 4, pf = (const char *)row) { /* later head groups: lines are in */
-            const float *ph = p + h0 * p_stride + r;
-            float *yh = y + h0 * y_stride;
-            const int64_t st = h0 == 0 ? pf_step : 0;
-            switch (MX_MIN(4, nq - h0)) {
-            case 4: attn_values_slices(kind, 4, ph, p_stride, row, row_bytes, cn, yh, y_stride, n, pf, st); break;
-            case 3: attn_values_slices(kind, 3, ph, p_stride, row, row_bytes, cn, yh, y_stride, n, pf, st); break;
-            case 2: attn_values_slices(kind, 2, ph, p_stride, row, row_bytes, cn, yh, y_stride, n, pf, st); break;
-            default: attn_values_slices(kind, 1, ph, p_stride, row, row_bytes, cn, yh, y_stride, n, pf, st); break;
-            }
-        }
-    }
+    attn_values_drive(attn_values_slices, kind, p, p_stride, rows, row_bytes, nr, y, y_stride, nq, n);
 }
 
 #define ATTN_AVX2(NAME, KIND)                                                                  \

@@ -271,8 +271,160 @@ static void gemm_q_q8_0_avx512(const void *w, uint64_t rb, int nr, const void *x
     }
 }
 
+/* ---- attention over f32 / f16 / bf16 rows ------------------------------------------------- */
+
+/* Elements k .. k+15 of a cache row, and elements k .. k+7 in both halves. */
+static inline __attribute__((always_inline)) __m512 kv_load16(const int kind, const uint8_t *row, int64_t k) {
+    if (kind == KV_F32) return _mm512_loadu_ps((const float *)row + k);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k));
+    if (kind == KV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+static inline __attribute__((always_inline)) __m512 kv_load8x2(const int kind, const uint8_t *row, int64_t k) {
+    if (kind == KV_F32) return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)row + k));
+    const __m256i h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
+    if (kind == KV_F16) return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* Scores of KG rows x HG heads: the AVX2 tile's chains (one 8-lane accumulator per row and
+ * head, element k in lane k % 8, the same reduction and tail) two to a 512-bit vector, heads
+ * 2j and 2j + 1 in its halves, so each widened piece of a row (in both halves) meets two heads
+ * per multiply-add: the same bits as the AVX2 tile. An odd last head fills both halves. */
+static inline __attribute__((always_inline)) void
+zattn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
+                  const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
+    const int HP = (HG + 1) / 2;
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m512 x[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < HP; j++)
+            x[j] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(q + 2 * j * q_stride + k)),
+                                      _mm256_loadu_ps(q + MX_MIN(2 * j + 1, HG - 1) * q_stride + k), 1);
+#pragma GCC unroll 8
+        for (int r = 0; r < KG; r++) {
+            const __m512 w = kv_load8x2(kind, rows + r * row_bytes, k);
+#pragma GCC unroll 2
+            for (int j = 0; j < HP; j++) acc[r * HP + j] = _mm512_fmadd_ps(w, x[j], acc[r * HP + j]);
+        }
+    }
+    __m256 v[16];
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++) {
+        v[2 * c] = _mm512_castps512_ps256(acc[c]);
+        v[2 * c + 1] = _mm512_extractf32x8_ps(acc[c], 1);
+    }
+    float out[16];
+    _mm256_storeu_ps(out, hsum8x8(v));
+    _mm256_storeu_ps(out + 8, hsum8x8(v + 8));
+#pragma GCC unroll 8
+    for (int r = 0; r < KG; r++)
+#pragma GCC unroll 4
+        for (int h = 0; h < HG; h++) {
+            float t = out[(r * HP + h / 2) * 2 + h % 2];
+            for (int64_t i = k; i < n; i++) t += kv_load1(kind, rows + r * row_bytes, i) * q[h * q_stride + i];
+            s[h * s_stride + r] = t;
+        }
+}
+
+static inline __attribute__((always_inline)) void
+zattn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
+                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
+    const uint8_t *base = rows;
+    const uint64_t used = (uint64_t)n * kv_size(kind);
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int hg = MX_MIN(4, nq - h0);
+        const float *qh = q + h0 * q_stride;
+        float *sh = s + h0 * s_stride;
+        int64_t r = 0;
+#define ZSCORES_TILES(HG, KG)                                                                  \
+    for (; r + KG <= nr; r += KG) {                                                            \
+        for (int g = 0; g < KG; g++) attn_prefetch(base + (r + g + ATTN_PREFETCH_ROWS) * row_bytes, used); \
+        zattn_scores_tile(kind, KG, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n); \
+    }                                                                                          \
+    for (; r < nr; r++)                                                                        \
+        zattn_scores_tile(kind, 1, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n)
+        switch (hg) {
+        case 4: ZSCORES_TILES(4, 4); break;
+        case 3: ZSCORES_TILES(3, 4); break;
+        case 2: ZSCORES_TILES(2, 8); break;
+        default: ZSCORES_TILES(1, 8); break;
+        }
+#undef ZSCORES_TILES
+    }
+}
+
+/* Values: attn_values_slices (avx2_common.h) with 32-element slices, two 512-bit accumulators
+ * per head (2 * HG independent chains), one widening per 16 elements of a row; the same
+ * multiply-add per row and element, so the same bits; the last 31 elements or fewer by the
+ * AVX2 slices. */
+static inline __attribute__((always_inline)) void
+zattn_values_slices(const int kind, const int HG, const float *p, int64_t p_stride, const uint8_t *row,
+                    uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int64_t n, const char *pf,
+                    int64_t pf_step) {
+    int64_t k = 0;
+    for (; k + 32 <= n; k += 32, pf += 2 * pf_step) {
+        for (int64_t o = 0; o < 2 * pf_step; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        __m512 acc[4][2];
+#pragma GCC unroll 4
+        for (int h = 0; h < HG; h++) {
+            acc[h][0] = _mm512_loadu_ps(y + h * y_stride + k);
+            acc[h][1] = _mm512_loadu_ps(y + h * y_stride + k + 16);
+        }
+        for (int64_t r = 0; r < nr; r++) {
+            const __m512 w0 = kv_load16(kind, row + r * row_bytes, k), w1 = kv_load16(kind, row + r * row_bytes, k + 16);
+#pragma GCC unroll 4
+            for (int h = 0; h < HG; h++) {
+                const __m512 ph = _mm512_set1_ps(p[h * p_stride + r]);
+                acc[h][0] = _mm512_fmadd_ps(ph, w0, acc[h][0]);
+                acc[h][1] = _mm512_fmadd_ps(ph, w1, acc[h][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < HG; h++) {
+            _mm512_storeu_ps(y + h * y_stride + k, acc[h][0]);
+            _mm512_storeu_ps(y + h * y_stride + k + 16, acc[h][1]);
+        }
+    }
+    if (k < n)
+        attn_values_slices(kind, HG, p, p_stride, row + k * kv_size(kind), row_bytes, nr, y + k, y_stride, n - k, pf,
+                           pf_step);
+}
+
+#define ATTN_AVX512(NAME, KIND)                                                                  \
+    static void attn_scores_##NAME##_avx512(const void *rows, uint64_t row_bytes, int64_t nr,    \
+                                            const float *q, int64_t q_stride, int nq, float *s,  \
+                                            int64_t s_stride, int64_t n) {                       \
+        zattn_scores_kind(KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);          \
+    }                                                                                            \
+    static void attn_values_##NAME##_avx512(const float *p, int64_t p_stride, const void *rows,  \
+                                            uint64_t row_bytes, int64_t nr, float *y,            \
+                                            int64_t y_stride, int nq, int64_t n) {               \
+        attn_values_drive(zattn_values_slices, KIND, p, p_stride, rows, row_bytes, nr, y, y_stride, nq, n); \
+    }
+ATTN_AVX512(f32, KV_F32)
+ATTN_AVX512(f16, KV_F16)
+ATTN_AVX512(bf16, KV_BF16)
+#undef ATTN_AVX512
+
 void mx_kernels_avx512_fill(mx_type_kernels *t) {
     g_q8_0_gemm_below = t[MX_TYPE_Q8_0].gemm_q;
     if (g_q8_0_gemm_below) t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx512;
     mx_kquants_avx512_fill(t);
+    static const struct {
+        mx_type type;
+        mx_attn_scores_fn scores;
+        mx_attn_values_fn values;
+    } attn[] = {{MX_TYPE_F32, attn_scores_f32_avx512, attn_values_f32_avx512},
+                {MX_TYPE_F16, attn_scores_f16_avx512, attn_values_f16_avx512},
+                {MX_TYPE_BF16, attn_scores_bf16_avx512, attn_values_bf16_avx512}};
+    for (size_t i = 0; i < MX_ARRAY_LEN(attn); i++)
+        if (t[attn[i].type].attn_scores) {
+            t[attn[i].type].attn_scores = attn[i].scores;
+            t[attn[i].type].attn_values = attn[i].values;
+        }
 }
