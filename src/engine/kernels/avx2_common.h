@@ -304,14 +304,48 @@ attn_values_slices(const int kind, const int HG, const float *p, int64_t p_strid
             for (int64_t r = 0; r < nr; r++) y[h * y_stride + k] += p[h * p_stride + r] * kv_load1(kind, row + r * row_bytes, k);
 }
 
+/* The scores of nr rows, heads in groups of four, by `tile` (attn_scores_tile or a wider
+ * sibling with the same arguments) over kg4 rows at a time for three or four heads, kg2 for
+ * two, 8 for one (each a constant where the driver is inlined). */
+typedef void (*attn_tile_fn)(int kind, int KG, int HG, const uint8_t *rows, uint64_t row_bytes, const float *q,
+                             int64_t q_stride, float *s, int64_t s_stride, int64_t n);
+static inline __attribute__((always_inline)) void
+attn_scores_drive(const attn_tile_fn tile, const int kg4, const int kg2, const int kind, const void *rows,
+                  uint64_t row_bytes, int64_t nr, const float *q, int64_t q_stride, int nq, float *s,
+                  int64_t s_stride, int64_t n) {
+    const uint8_t *base = rows;
+    const uint64_t used = (uint64_t)n * kv_size(kind);
+    for (int h0 = 0; h0 < nq; h0 += 4) {
+        const int hg = MX_MIN(4, nq - h0);
+        const float *qh = q + h0 * q_stride;
+        float *sh = s + h0 * s_stride;
+        int64_t r = 0;
+#define SCORES_TILES(HG, KG)                                                                   \
+    for (; r + KG <= nr; r += KG) {                                                            \
+        for (int g = 0; g < KG; g++) attn_prefetch(base + (r + g + ATTN_PREFETCH_ROWS) * row_bytes, used); \
+        tile(kind, KG, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n); \
+    }                                                                                          \
+    for (; r < nr; r++)                                                                        \
+        tile(kind, 1, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n)
+        switch (hg) {
+        case 4: SCORES_TILES(4, kg4); break;
+        case 3: SCORES_TILES(3, kg4); break;
+        case 2: SCORES_TILES(2, kg2); break;
+        default: SCORES_TILES(1, 8); break;
+        }
+#undef SCORES_TILES
+    }
+}
+
 /* The values of nr rows: chunks of ATTN_VCHUNK rows, heads in groups of four, each group by
  * `slices` (attn_values_slices or a wider sibling with the same arguments). */
 typedef void (*attn_slices_fn)(int kind, int HG, const float *p, int64_t p_stride, const uint8_t *row,
                                uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int64_t n,
                                const char *pf, int64_t pf_step);
 static inline __attribute__((always_inline)) void
-attn_values_drive(const attn_slices_fn slices, const int kind, const float *p, int64_t p_stride, const void *rows,
-                 uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq, int64_t n) {
+attn_values_drive(const attn_slices_fn slices, const int kind, const float *p, int64_t p_stride,
+                  const void *rows, uint64_t row_bytes, int64_t nr, float *y, int64_t y_stride, int nq,
+                  int64_t n) {
     const uint8_t *row = rows;
     const uint64_t used = (uint64_t)n * kv_size(kind);
     /* the chunk ATTN_VPREFETCH chunks ahead is asked for a slice at a time (a burst of a whole

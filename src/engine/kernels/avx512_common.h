@@ -68,26 +68,19 @@ rows8_levels(__m512i (*levels2)(const uint8_t *, const uint8_t *), const int bia
     for (int t = 0; t < nt; t++) _mm256_storeu_ps(out + t * ys, acc[t]);
 }
 
-/* The row functions of rows8_levels for 1..4 tokens, as a table `name` (types.h style). */
+/* The row functions of rows8_levels for 1..4 tokens, and the table `name` of them. */
 typedef void (*rows8_fn)(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,
                          float *out, int64_t ys);
+#define ROWS8_FN(name, levels2, bias, bsz, T)                                                        \
+    static void name##_##T(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,  \
+                           float *out, int64_t ys) {                                                 \
+        rows8_levels(levels2, bias, bsz, w, rb, xq, xb, nb, out, ys, T);                              \
+    }
 #define ROWS8_FNS(name, levels2, bias, bsz)                                                          \
-    static void name##_1(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,    \
-                         float *out, int64_t ys) {                                                   \
-        rows8_levels(levels2, bias, bsz, w, rb, xq, xb, nb, out, ys, 1);                              \
-    }                                                                                                \
-    static void name##_2(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,    \
-                         float *out, int64_t ys) {                                                   \
-        rows8_levels(levels2, bias, bsz, w, rb, xq, xb, nb, out, ys, 2);                              \
-    }                                                                                                \
-    static void name##_3(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,    \
-                         float *out, int64_t ys) {                                                   \
-        rows8_levels(levels2, bias, bsz, w, rb, xq, xb, nb, out, ys, 3);                              \
-    }                                                                                                \
-    static void name##_4(const uint8_t *w, uint64_t rb, const uint8_t *xq, uint64_t xb, int64_t nb,    \
-                         float *out, int64_t ys) {                                                   \
-        rows8_levels(levels2, bias, bsz, w, rb, xq, xb, nb, out, ys, 4);                              \
-    }                                                                                                \
+    ROWS8_FN(name, levels2, bias, bsz, 1)                                                            \
+    ROWS8_FN(name, levels2, bias, bsz, 2)                                                            \
+    ROWS8_FN(name, levels2, bias, bsz, 3)                                                            \
+    ROWS8_FN(name, levels2, bias, bsz, 4)                                                            \
     static const rows8_fn name[4] = {name##_1, name##_2, name##_3, name##_4};
 
 /* y = the product of rows 0 .. nr/8*8 - 1 with nt tokens (four at a time) by a ROWS8_FNS

@@ -567,28 +567,7 @@ attn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows
 static inline __attribute__((always_inline)) void
 attn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
-    const uint8_t *base = rows;
-    const uint64_t used = (uint64_t)n * kv_size(kind);
-    for (int h0 = 0; h0 < nq; h0 += 4) {
-        const int hg = MX_MIN(4, nq - h0);
-        const float *qh = q + h0 * q_stride;
-        float *sh = s + h0 * s_stride;
-        int64_t r = 0;
-#define SCORES_TILES(HG, KG)                                                                   \
-    for (; r + KG <= nr; r += KG) {                                                            \
-        for (int g = 0; g < KG; g++) attn_prefetch(base + (r + g + ATTN_PREFETCH_ROWS) * row_bytes, used); \
-        attn_scores_tile(kind, KG, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n); \
-    }                                                                                          \
-    for (; r < nr; r++)                                                                        \
-        attn_scores_tile(kind, 1, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n)
-        switch (hg) {
-        case 4: SCORES_TILES(4, 2); break;
-        case 3: SCORES_TILES(3, 2); break;
-        case 2: SCORES_TILES(2, 4); break;
-        default: SCORES_TILES(1, 8); break;
-        }
-#undef SCORES_TILES
-    }
+    attn_scores_drive(attn_scores_tile, 2, 4, kind, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);
 }
 
 static inline __attribute__((always_inline)) void

@@ -331,33 +331,6 @@ zattn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *row
         }
 }
 
-static inline __attribute__((always_inline)) void
-zattn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
-                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
-    const uint8_t *base = rows;
-    const uint64_t used = (uint64_t)n * kv_size(kind);
-    for (int h0 = 0; h0 < nq; h0 += 4) {
-        const int hg = MX_MIN(4, nq - h0);
-        const float *qh = q + h0 * q_stride;
-        float *sh = s + h0 * s_stride;
-        int64_t r = 0;
-#define ZSCORES_TILES(HG, KG)                                                                  \
-    for (; r + KG <= nr; r += KG) {                                                            \
-        for (int g = 0; g < KG; g++) attn_prefetch(base + (r + g + ATTN_PREFETCH_ROWS) * row_bytes, used); \
-        zattn_scores_tile(kind, KG, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n); \
-    }                                                                                          \
-    for (; r < nr; r++)                                                                        \
-        zattn_scores_tile(kind, 1, HG, base + r * row_bytes, row_bytes, qh, q_stride, sh + r, s_stride, n)
-        switch (hg) {
-        case 4: ZSCORES_TILES(4, 4); break;
-        case 3: ZSCORES_TILES(3, 4); break;
-        case 2: ZSCORES_TILES(2, 8); break;
-        default: ZSCORES_TILES(1, 8); break;
-        }
-#undef ZSCORES_TILES
-    }
-}
-
 /* Values: attn_values_slices (avx2_common.h) with 32-element slices, two 512-bit accumulators
  * per head (2 * HG independent chains), one widening per 16 elements of a row; the same
  * multiply-add per row and element, so the same bits; the last 31 elements or fewer by the
@@ -399,7 +372,7 @@ zattn_values_slices(const int kind, const int HG, const float *p, int64_t p_stri
     static void attn_scores_##NAME##_avx512(const void *rows, uint64_t row_bytes, int64_t nr,    \
                                             const float *q, int64_t q_stride, int nq, float *s,  \
                                             int64_t s_stride, int64_t n) {                       \
-        zattn_scores_kind(KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);          \
+        attn_scores_drive(zattn_scores_tile, 4, 8, KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n); \
     }                                                                                            \
     static void attn_values_##NAME##_avx512(const float *p, int64_t p_stride, const void *rows,  \
                                             uint64_t row_bytes, int64_t nr, float *y,            \
