@@ -1,10 +1,10 @@
-/* kernels_avx512.c: AVX-512 (F, BW, VL, DQ, VNNI) siblings of the AVX2 kernels where the wider
- * registers pay, that is the arithmetic-bound products of prefill: the f32 tile product (F32,
- * F16 and BF16 weights) and Q8_0's tile product with VNNI's byte dot products. Decode's dots
- * (bound by memory bandwidth), attention and the conversions stay those of the AVX2 set, which
- * this set starts from. Every result equals the AVX2 set's dot of the same row and token bit
- * for bit, as the engine needs (prefill and decode agree exactly). Compiled with the AVX-512
- * flags for this file only; chosen at run time (kernels.c). */
+/* kernels_avx512.c: AVX-512 (F, BW, VL, DQ, VNNI) siblings of the AVX2 kernels of
+ * kernels_avx2.c where the wider registers pay: the f32 tile product of prefill (F32, F16 and
+ * BF16 weights) and attention over cache rows. The integer types' products are in
+ * kquants_avx512.c; the dots of F32/F16/BF16 decode and the conversions stay those of the AVX2
+ * set, which this set starts from. Every result equals the AVX2 set's bit for bit, as the
+ * engine needs (prefill and decode agree exactly). Compiled with the AVX-512 flags for this
+ * file only; chosen at run time (kernels.c). */
 #include "engine/kernels/avx512_common.h"
 
 /* ---- f32 tile product ------------------------------------------------------------------ */
@@ -124,153 +124,6 @@ static void gemm_f32_avx512(const float *wp, int nr, const float *xp, int nt, fl
 
 mx_gemm_f32_fn mx_gemm_f32_avx512_fn(void) { return gemm_f32_avx512; }
 
-/* ---- Q8_0 x Q8_0 tile product (VNNI) ------------------------------------------------------ */
-
-/* One token per 32-bit lane, 16 tokens to a group, as the AVX2 lane tile does with 8. VNNI's
- * vpdpbusd adds four products of an unsigned and a signed byte to each lane exactly. The
- * weight byte w is made unsigned as w + 128 (an exclusive or of the sign bit), the token's
- * byte x stays signed, and each block's int32 sum starts from -128 times the token's sum of
- * the block's bytes (made once when the tokens are re-laid out):
- *   -128 sum x + sum (w + 128) x = sum w x,
- * the exact P of Q8_0's dot_q, for every byte value (no saturation: each lane's sum stays below
- * 2^22). Each lane then takes acc = acc + (d_w d_x) * P, the dot's operations, so every result
- * equals dot_q bit for bit. Per 4-byte chunk of a weight row: one broadcast, one exclusive or,
- * and one vpdpbusd per token group. Fewer than Z8_MIN_TOKENS tokens take the AVX2 product. */
-#define Z8_TG 4           /* token groups of 16 per pass over a row */
-#define Z8_SEG 8          /* blocks per activation segment: Z8_TG * Z8_SEG * 640 bytes */
-#define Z8_ROWS 128       /* rows per pass: one re-layout of the tokens serves them all */
-#define Z8_PF_ROWS 2      /* rows ahead whose segment is prefetched (as the AVX2 lane tile) */
-#define Z8_MIN_TOKENS 16
-typedef struct z8_block {
-    float d[16];          /* the 16 tokens' scales */
-    int32_t nsx[16];      /* -128 x each token's sum of the block's 32 bytes */
-    int32_t q[8][16];     /* [chunk][token]: bytes 4c..4c+3 of each token */
-} z8_block;
-
-/* Blocks b0 .. b0+nb-1 of tokens t0 .. t0+15 (zeros past nt), re-laid out: two 8 x 8
- * transposes of 4-byte chunks per block (avx2_common.h). */
-static void z8_pack(const uint8_t *xq, uint64_t xb, int t0, int nt, int64_t b0, int nb, z8_block *out) {
-    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    for (int h = 0; h < 2; h++) {
-        const mx_block_q8_0 *rows[8];
-        for (int j = 0; j < 8; j++) {
-            const int t = t0 + 8 * h + j;
-            rows[j] = t < nt ? (const mx_block_q8_0 *)(xq + (uint64_t)t * xb) + b0 : NULL;
-        }
-        for (int b = 0; b < nb; b++) {
-            __m256i r[8], c8[8];
-            uint16_t hd[8];
-            for (int j = 0; j < 8; j++) {
-                r[j] = rows[j] ? _mm256_loadu_si256((const __m256i *)rows[j][b].qs) : _mm256_setzero_si256();
-                hd[j] = rows[j] ? rows[j][b].d : 0;
-            }
-            _mm256_storeu_ps(out[b].d + 8 * h, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)hd)));
-            transpose8_epi32(r, c8);
-            __m256i s = _mm256_setzero_si256();
-            for (int c = 0; c < 8; c++) {
-                _mm256_storeu_si256((__m256i *)(out[b].q[c] + 8 * h), c8[c]);
-                s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, c8[c]), ones16));
-            }
-            _mm256_storeu_si256((__m256i *)(out[b].nsx + 8 * h), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 7)));
-        }
-    }
-}
-
-/* One row against ng (1..Z8_TG) packed groups over one segment of nb blocks; acc[g] carried. */
-static inline __attribute__((always_inline)) void
-z8_row_seg(const mx_block_q8_0 *w, const z8_block *xs, int64_t gstride, int nb, __m512 *acc, const int ng) {
-    const __m512i flip = _mm512_set1_epi8((char)0x80);
-    __m512 a[Z8_TG];
-#pragma GCC unroll 4
-    for (int g = 0; g < ng; g++) a[g] = acc[g];
-    for (int b = 0; b < nb; b++) {
-        __m512i p[Z8_TG];
-#pragma GCC unroll 4
-        for (int g = 0; g < ng; g++) p[g] = _mm512_load_si512(xs[g * gstride + b].nsx);
-        const int8_t *qs = w[b].qs;
-#pragma GCC unroll 8
-        for (int c = 0; c < 8; c++) {
-            int32_t wc;
-            memcpy(&wc, qs + 4 * c, 4);
-            const __m512i wu = _mm512_xor_si512(_mm512_set1_epi32(wc), flip);
-#pragma GCC unroll 4
-            for (int g = 0; g < ng; g++)
-                p[g] = _mm512_dpbusd_epi32(p[g], wu, _mm512_load_si512(xs[g * gstride + b].q[c]));
-        }
-        const __m512 dw = _mm512_set1_ps(_cvtsh_ss(w[b].d));
-#pragma GCC unroll 4
-        for (int g = 0; g < ng; g++) {
-            const __m512 d = _mm512_mul_ps(dw, _mm512_load_ps(xs[g * gstride + b].d));
-            a[g] = _mm512_add_ps(a[g], _mm512_mul_ps(d, _mm512_cvtepi32_ps(p[g])));
-        }
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < ng; g++) acc[g] = a[g];
-}
-
-#define Z8_ROW_SEG(G)                                                                            \
-    static void z8_row_seg_##G(const mx_block_q8_0 *w, const z8_block *xs, int64_t gstride, int nb, \
-                               __m512 *acc) {                                                  \
-        z8_row_seg(w, xs, gstride, nb, acc, G);                                                  \
-    }
-Z8_ROW_SEG(1) Z8_ROW_SEG(2) Z8_ROW_SEG(3) Z8_ROW_SEG(4)
-#undef Z8_ROW_SEG
-typedef void (*z8_row_seg_fn)(const mx_block_q8_0 *, const z8_block *, int64_t, int, __m512 *);
-static const z8_row_seg_fn g_z8_seg[Z8_TG] = {z8_row_seg_1, z8_row_seg_2, z8_row_seg_3, z8_row_seg_4};
-
-static mx_gemm_q_fn g_q8_0_gemm_below; /* the AVX2 set's product, for the rows a pass leaves over */
-
-/* Decode and small batches: rows8_levels (avx512_common.h) with the weight bytes made unsigned
- * (w + 128: an exclusive or of the sign bit, on both rows' blocks at once). Measured (Zen 5,
- * 1152-wide rows): one core with the rows in L2 58 GB/s against 38 for the AVX2 four-row
- * kernel; four sequences decoded together (bench -b 4) 130 tok/s against 90; one sequence,
- * bound by memory, no difference seen. */
-static inline __m512i q8_0_levels2(const uint8_t *a, const uint8_t *b) {
-    const __m256i lo = _mm256_loadu_si256((const __m256i *)(a + offsetof(mx_block_q8_0, qs)));
-    const __m256i hi = _mm256_loadu_si256((const __m256i *)(b + offsetof(mx_block_q8_0, qs)));
-    return _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), _mm512_set1_epi8((char)0x80));
-}
-ROWS8_FNS(g_q8_0_rows8, q8_0_levels2, 128, sizeof(mx_block_q8_0))
-
-static void gemm_q_q8_0_avx512(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb,
-                               int nt, float *y, int64_t ys, int64_t n) {
-    const int64_t nb = n / MX_QK8_0;
-    if (nt < Z8_MIN_TOKENS) {
-        rows8_gemm(g_q8_0_rows8, g_q8_0_gemm_below, w, rb, nr, xq, xb, nt, y, ys, n);
-        return;
-    }
-    _Alignas(64) z8_block xs[Z8_TG * Z8_SEG];
-    _Alignas(64) __m512 acc[Z8_ROWS][Z8_TG];
-    for (int r0 = 0; r0 < nr; r0 += Z8_ROWS) {
-        const int rn = MX_MIN(Z8_ROWS, nr - r0);
-        for (int t0 = 0; t0 < nt; t0 += 16 * Z8_TG) {
-            const int ng = MX_MIN(Z8_TG, (nt - t0 + 15) / 16);
-            for (int r = 0; r < rn; r++)
-                for (int g = 0; g < ng; g++) acc[r][g] = _mm512_setzero_ps();
-            __asm__("" ::: "memory"); /* a plain loop, not a call to memset per pass */
-            for (int t = t0; t < MX_MIN(nt, t0 + 16 * Z8_TG); t++)
-                for (int r = 0; r < rn; r += 16) _mm_prefetch((const char *)(y + (int64_t)t * ys + r0 + r), _MM_HINT_T0);
-            for (int64_t b0 = 0; b0 < nb; b0 += Z8_SEG) {
-                const int sn = (int)MX_MIN((int64_t)Z8_SEG, nb - b0);
-                for (int g = 0; g < ng; g++) z8_pack(xq, xb, t0 + 16 * g, nt, b0, sn, xs + g * Z8_SEG);
-                for (int r = 0; r < rn; r++) {
-                    if (r + Z8_PF_ROWS < rn) {
-                        const char *pf = (const char *)w + (uint64_t)(r0 + r + Z8_PF_ROWS) * rb + (size_t)b0 * sizeof(mx_block_q8_0);
-                        for (size_t o = 0; o < (size_t)sn * sizeof(mx_block_q8_0); o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
-                    }
-                    g_z8_seg[ng - 1]((const mx_block_q8_0 *)((const uint8_t *)w + (uint64_t)(r0 + r) * rb) + b0, xs,
-                                     Z8_SEG, sn, acc[r]);
-                }
-            }
-            for (int g = 0; g < ng; g++)
-                for (int j = 0; j < 16 && t0 + 16 * g + j < nt; j++) {
-                    float *yt = y + (int64_t)(t0 + 16 * g + j) * ys + r0;
-                    for (int r = 0; r < rn; r++) yt[r] = ((const float *)&acc[r][g])[j];
-                }
-        }
-    }
-}
-
 /* ---- attention over f32 / f16 / bf16 rows ------------------------------------------------- */
 
 /* Elements k .. k+15 of a cache row, and elements k .. k+7 in both halves. */
@@ -385,8 +238,6 @@ ATTN_AVX512(bf16, KV_BF16)
 #undef ATTN_AVX512
 
 void mx_kernels_avx512_fill(mx_type_kernels *t) {
-    g_q8_0_gemm_below = t[MX_TYPE_Q8_0].gemm_q;
-    if (g_q8_0_gemm_below) t[MX_TYPE_Q8_0].gemm_q = gemm_q_q8_0_avx512;
     mx_kquants_avx512_fill(t);
     static const struct {
         mx_type type;
