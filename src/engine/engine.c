@@ -69,7 +69,7 @@ struct mx_engine {
     float *scores;                /* [n_threads][attn_thread_floats]: see attn_worker() */
     float *attn_parts;            /* block partials of a decode step, see attn_run() */
     int64_t attn_thread_floats, attn_part_slots;
-    uint16_t *kv_tmp16;           /* [kv_dim]: rounding through a 16-bit cache type */
+    uint16_t *kv_tmp16;           /* [threads][kv_dim] (f32-sized): rounding through a 16-bit cache type */
     float *tile;                  /* [n_threads][tile_floats]: packed f32 weight tiles for
                                    * prefill, their conversion rows and the product's scratch */
     uint8_t *xq;                  /* quantised or packed activations of a matrix product, see
@@ -400,8 +400,9 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     }
     if (!st && !(e->tok_pos = mx_malloc((size_t)B * sizeof *e->tok_pos))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->tok_seg = mx_malloc((size_t)B * sizeof *e->tok_seg))) st = MIXLM_ERR_NOMEM;
-    if (!st && !(e->kv_tmp16 = mx_malloc((size_t)e->kv_dim * sizeof(float)))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
+    if (!st && !(e->kv_tmp16 = mx_malloc((size_t)mx_pool_size(e->pool) * (size_t)e->kv_dim * sizeof(float))))
+        st = MIXLM_ERR_NOMEM;
     if (st) {
         mx_engine_free(e);
         return st;
@@ -946,10 +947,11 @@ static void rope_tables(mx_engine *e, int n_tok) {
 
 /* Round a row through the cache type (keys and values of a step meet cache rows in attention;
  * using the same rounded values makes results independent of how a prompt is split). */
-static void round_kv(mx_engine *e, mx_type type, float *row) {
+static void round_kv(mx_engine *e, mx_type type, float *row, int ith) {
     const mx_type_kernels *kc = mx_kernels_ref(type);
-    kc->from_f32(row, e->kv_tmp16, e->kv_dim);
-    kc->to_f32(e->kv_tmp16, row, e->kv_dim);
+    uint16_t *tmp = e->kv_tmp16 + (size_t)ith * (size_t)e->kv_dim * 2;
+    kc->from_f32(row, tmp, e->kv_dim);
+    kc->to_f32(tmp, row, e->kv_dim);
 }
 
 static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0, int row0) {
@@ -968,6 +970,72 @@ static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0
 
 static void add_into(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* The per-token steps between the matrix products (norms, residual adds, biases, q/k norms,
+ * RoPE, the rounding of new keys and values to a 16-bit cache type). Each token's results
+ * come from its own rows by the same code whichever thread runs it, so splitting the tokens
+ * among the threads (from TOK_PAR_MIN tokens on; prefill spent 6% of its one-thread time
+ * here) changes no bits. */
+enum tok_step { TOK_ATTN_NORM, TOK_QKV, TOK_ATTN_OUT, TOK_FFN_OUT };
+#define TOK_PAR_MIN 16
+typedef struct tok_task {
+    mx_engine *e;
+    const seg *segs;
+    int il, n_tok;
+    enum tok_step step;
+} tok_task;
+
+static void tok_worker(void *ctx, int ith, int nth) {
+    const tok_task *a = ctx;
+    mx_engine *e = a->e;
+    const mx_hparams *hp = &e->hp;
+    const mx_layer_w *l = &e->layers[a->il];
+    const int64_t E = hp->n_embd, hd = hp->head_dim;
+    int64_t t0, t1;
+    mx_split_rows(a->n_tok, ith, nth, &t0, &t1);
+    for (int64_t t = t0; t < t1; t++) {
+        float *x = e->x + t * E, *xb = e->xb + t * E, *o = e->o + t * E;
+        switch (a->step) {
+        case TOK_ATTN_NORM: mx_rmsnorm(xb, x, l->attn_norm, E, hp->rms_eps); break;
+        case TOK_QKV: {
+            float *q = e->q + t * e->q_dim, *k = e->k + t * e->kv_dim, *v = e->v + t * e->kv_dim;
+            if (l->bq) add_into(q, l->bq, e->q_dim);
+            if (l->bk) add_into(k, l->bk, e->kv_dim);
+            if (l->bv) add_into(v, l->bv, e->kv_dim);
+            if (l->q_norm) {
+                for (int h = 0; h < hp->n_head; h++) mx_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
+                for (int h = 0; h < hp->n_head_kv; h++) mx_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
+            }
+            if (l->rope_cfg >= 0) {
+                const int64_t off = ((int64_t)l->rope_cfg * e->p.n_batch + t) * (hd / 2);
+                rope_apply(q, hp->n_head, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+                rope_apply(k, hp->n_head_kv, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+            }
+            const mx_type kt = a->segs[e->tok_seg[t]].kv[a->il].type;
+            if (kt != MX_TYPE_F32) {
+                round_kv(e, kt, k, ith);
+                round_kv(e, kt, v, ith);
+            }
+            break;
+        }
+        case TOK_ATTN_OUT:
+            if (l->post_attn_norm) mx_rmsnorm(o, o, l->post_attn_norm, E, hp->rms_eps);
+            add_into(x, o, E);
+            mx_rmsnorm(xb, x, l->ffn_norm, E, hp->rms_eps);
+            break;
+        case TOK_FFN_OUT:
+            if (l->post_ffw_norm) mx_rmsnorm(o, o, l->post_ffw_norm, E, hp->rms_eps);
+            add_into(x, o, E);
+            break;
+        }
+    }
+}
+
+static void tok_run(mx_engine *e, const seg *segs, int il, int n_tok, enum tok_step step) {
+    tok_task a = {.e = e, .segs = segs, .il = il, .n_tok = n_tok, .step = step};
+    if (n_tok >= TOK_PAR_MIN) mx_pool_run(e->pool, tok_worker, &a);
+    else tok_worker(&a, 0, 1);
 }
 
 /* ====================================================================================== */
@@ -1004,7 +1072,6 @@ static mixlm_status check_kv(const mx_engine *e, const mx_kv_view *kv, int64_t p
 static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int n) {
     const mx_hparams *hp = &e->hp;
     const int64_t E = hp->n_embd, F = hp->n_ff;
-    const int hd = hp->head_dim;
 
     for (int si = 0; si < n_segs; si++)
         for (int i = 0; i < segs[si].n; i++) {
@@ -1024,45 +1091,20 @@ static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int
         const mx_layer_spec *spec = &e->m->layers[il];
 
         /* ---- attention ---- */
-        for (int t = 0; t < n; t++) mx_rmsnorm(e->xb + t * E, e->x + t * E, l->attn_norm, E, hp->rms_eps);
+        tok_run(e, segs, il, n, TOK_ATTN_NORM);
         mm_task qkv = {.n_tok = n, .n_jobs = 3,
                        .jobs = {{&l->wq, e->xb, E, e->q, e->q_dim},
                                 {&l->wk, e->xb, E, e->k, e->kv_dim},
                                 {&l->wv, e->xb, E, e->v, e->kv_dim}}};
         mm_run(e, &qkv);
-        for (int t = 0; t < n; t++) {
-            float *q = e->q + (int64_t)t * e->q_dim, *k = e->k + (int64_t)t * e->kv_dim,
-                  *v = e->v + (int64_t)t * e->kv_dim;
-            if (l->bq) add_into(q, l->bq, e->q_dim);
-            if (l->bk) add_into(k, l->bk, e->kv_dim);
-            if (l->bv) add_into(v, l->bv, e->kv_dim);
-            if (l->q_norm) {
-                for (int h = 0; h < hp->n_head; h++) mx_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
-                for (int h = 0; h < hp->n_head_kv; h++) mx_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
-            }
-            if (l->rope_cfg >= 0) {
-                const int64_t off = ((int64_t)l->rope_cfg * e->p.n_batch + t) * (hd / 2);
-                rope_apply(q, hp->n_head, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
-                rope_apply(k, hp->n_head_kv, hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
-            }
-            const mx_type kt = segs[e->tok_seg[t]].kv[il].type;
-            if (kt != MX_TYPE_F32) {
-                round_kv(e, kt, k);
-                round_kv(e, kt, v);
-            }
-        }
+        tok_run(e, segs, il, n, TOK_QKV);
         attn_run(e, spec, segs, il, n);
         for (int si = 0; si < n_segs; si++)
             kv_store(e, &segs[si].kv[il], segs[si].n, segs[si].pos0, segs[si].row0);
 
         mm_task wo = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->wo, e->att, e->q_dim, e->o, E}}};
         mm_run(e, &wo);
-        for (int t = 0; t < n; t++) {
-            float *o = e->o + t * E;
-            if (l->post_attn_norm) mx_rmsnorm(o, o, l->post_attn_norm, E, hp->rms_eps);
-            add_into(e->x + t * E, o, E);
-            mx_rmsnorm(e->xb + t * E, e->x + t * E, l->ffn_norm, E, hp->rms_eps);
-        }
+        tok_run(e, segs, il, n, TOK_ATTN_OUT);
 
         /* ---- feed-forward ---- */
         mm_task gu = {.n_tok = n, .n_jobs = 2,
@@ -1071,11 +1113,7 @@ static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int
         act_run(e, n);
         mm_task dn = {.n_tok = n, .n_jobs = 1, .jobs = {{&l->down, e->g, F, e->o, E}}};
         mm_run(e, &dn);
-        for (int t = 0; t < n; t++) {
-            float *o = e->o + t * E;
-            if (l->post_ffw_norm) mx_rmsnorm(o, o, l->post_ffw_norm, E, hp->rms_eps);
-            add_into(e->x + t * E, o, E);
-        }
+        tok_run(e, segs, il, n, TOK_FFN_OUT);
     }
 
     /* ---- output: the wanted rows, normalised and packed at the front of xb ---- */
