@@ -7,13 +7,13 @@
  * token per lane") with 16 tokens per group, one per 32-bit lane of a 512-bit vector, and
  * VNNI's vpdpbusd for the byte products: four products of an unsigned and a signed byte added
  * to each int32 lane exactly (no 16-bit intermediate, so no saturation to keep away from). The
- * weight levels are unsigned already (Q4_0 and Q4_K 0..15, Q5_0 and Q5_K 0..31, Q6_K 0..63; Q8_0's
- * bytes w are made w + 128) and take the unsigned side, the activation bytes the signed side; a
- * type's bias (Q4_0 -8, Q5_0 -16, Q6_K -32, Q8_0 -128) comes in as an exact per-token correction -bias * sum(x) over the
- * (sub-)block. So every lane holds the exact integer sums dot_q forms (integer sums are the
- * same whatever their order), and then takes dot_q's float operations for its (sub-)block in
- * dot_q's order, one operation per step: each result equals dot_q bit for bit. Fewer than
- * ZL_MIN_TOKENS tokens take the decode kernels further down. */
+ * weight levels are unsigned already (Q4_0 and Q4_K 0..15, Q5_0 and Q5_K 0..31, Q6_K 0..63;
+ * Q8_0's bytes w are made w + 128) and take the unsigned side, the activation bytes the signed
+ * side; a type's bias (Q4_0 -8, Q5_0 -16, Q6_K -32, Q8_0 -128) comes in as an exact per-token
+ * correction -bias * sum(x) over the (sub-)block. So every lane holds the exact integer sums
+ * dot_q forms (integer sums are the same whatever their order), and then takes dot_q's float
+ * operations for its (sub-)block in dot_q's order, one operation per step: each result equals
+ * dot_q bit for bit. Fewer than ZL_MIN_TOKENS tokens take the decode kernels further down. */
 #include "engine/kernels/avx512_common.h"
 #include "engine/kernels/kquants.h"
 
@@ -672,7 +672,7 @@ static mx_gemm_q_fn g_below[MX_TYPE_COUNT]; /* the AVX2 set's products, for fewe
 
 /* gemm_q of the six types: the 16-token tile from ZL_MIN_TOKENS tokens; below that the eight-row
  * kernel (Q8_0, Q4_0, Q5_0), the dot (K-quants, one token) or the AVX2 set's product. */
-#define GEMM_ZL(name, kind, type, rows8, dot)                                                          \
+#define GEMM_ZL(name, kind, type, rows8, dot)                                             \
     static void name(const void *w, uint64_t rb, int nr, const void *xq, uint64_t xb, int nt, float *y, \
                      int64_t ys, int64_t n) {                                                     \
         const rows8_fn *r8 = rows8;                                                               \
@@ -695,9 +695,9 @@ void mx_kquants_avx512_fill(mx_type_kernels *t) {
     static const struct {
         mx_type type;
         mx_gemm_q_fn fn;
-    } entries[] = {{MX_TYPE_Q8_0, gemm_q_q8_0_avx512}, {MX_TYPE_Q4_0, gemm_q_q4_0_avx512}, {MX_TYPE_Q5_0, gemm_q_q5_0_avx512},
-                   {MX_TYPE_Q4_K, gemm_q_q4_k_avx512}, {MX_TYPE_Q5_K, gemm_q_q5_k_avx512},
-                   {MX_TYPE_Q6_K, gemm_q_q6_k_avx512}};
+    } entries[] = {{MX_TYPE_Q8_0, gemm_q_q8_0_avx512}, {MX_TYPE_Q4_0, gemm_q_q4_0_avx512},
+                   {MX_TYPE_Q5_0, gemm_q_q5_0_avx512}, {MX_TYPE_Q4_K, gemm_q_q4_k_avx512},
+                   {MX_TYPE_Q5_K, gemm_q_q5_k_avx512}, {MX_TYPE_Q6_K, gemm_q_q6_k_avx512}};
     for (size_t i = 0; i < MX_ARRAY_LEN(entries); i++) {
         g_below[entries[i].type] = t[entries[i].type].gemm_q;
         if (g_below[entries[i].type]) t[entries[i].type].gemm_q = entries[i].fn;
