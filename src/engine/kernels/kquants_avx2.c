@@ -11,12 +11,6 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
-static inline int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
 /* 8 bytes widened to 8 int32 lanes (unsigned / signed). */
 static inline __m256i u8x8(const uint8_t *p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
@@ -91,9 +85,7 @@ static void axpy_q4_0_avx2(float a, const void *row, float *y, int64_t n) {
 /* Decode reads each row once from memory: ask for the bytes KQ_PREFETCH ahead of each block
  * (as the Q8_0 and f32-activation dots do; see kernels_avx2.c). */
 #define KQ_PREFETCH 1024
-static inline void kq_prefetch(const void *p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + KQ_PREFETCH + o, _MM_HINT_T0);
-}
+static inline void kq_prefetch(const void *p, size_t bytes) { prefetch_ahead(p, bytes, KQ_PREFETCH); }
 
 /* The integer dot of Q4_0 and Q5_0: with their four-row kernel below. */
 

@@ -556,15 +556,11 @@ ZK_ROW_SEGS(6)
 
 /* ---- K-quant decode (one token) ------------------------------------------------------------ */
 
-static inline int32_t zd_hsum8(__m256i v) { return _mm512_reduce_add_epi32(_mm512_zextsi256_si512(v)); }
 /* Each superblock asks for the bytes ZD_PREFETCH ahead of it (rows are contiguous, so past a
  * row's end it fetches the next row; prefetches never fault). */
 #ifndef ZD_PREFETCH
 #define ZD_PREFETCH 4096
 #endif
-static inline void zd_prefetch(const void *p, size_t bytes) {
-    for (size_t o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + ZD_PREFETCH + o, _MM_HINT_T0);
-}
 
 /* dot_q of Q4_K / Q5_K and Q6_K with 512-bit vectors: one row at a time (one linear stream
  * per thread), a superblock's 256 levels in four vectors of 64, each multiplied with the
@@ -594,7 +590,7 @@ static inline __attribute__((always_inline)) float dotq_kq45_avx512(const void *
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
         const uint8_t *blk = (const uint8_t *)row + (size_t)ib * bs;
-        zd_prefetch(blk, bs);
+        prefetch_ahead(blk, bs, ZD_PREFETCH);
         const mx_block_q4_k *b4 = (const mx_block_q4_k *)blk;
         const mx_block_q5_k *b5 = (const mx_block_q5_k *)blk;
         uint64_t sc8, mn8;
@@ -616,7 +612,7 @@ static inline __attribute__((always_inline)) float dotq_kq45_avx512(const void *
         /* msum = sum_j m_j (bsums 2j + bsums 2j+1): each min twice against the 16 bsums */
         const __m128i m8 = _mm_cvtsi64_si128((long long)mn8);
         const __m256i mv = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-        const int32_t msum = zd_hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), mv));
+        const int32_t msum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), mv));
         s += mx_kq_combine(y[ib].d, _cvtsh_ss(five ? b5->d : b4->d), _cvtsh_ss(five ? b5->dmin : b4->dmin), isum, msum);
     }
     return s;
@@ -636,7 +632,7 @@ static float dotq_q6_k_avx512(const void *row, const void *xq, int64_t n) {
     const __m512i sr = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
     float s = 0.0f;
     for (int64_t ib = 0; ib < n / MX_QK_K; ib++) {
-        zd_prefetch(&b[ib], sizeof b[ib]);
+        prefetch_ahead(&b[ib], sizeof b[ib], ZD_PREFETCH);
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b[ib].scales));
         const __m512i sc = _mm512_castsi256_si512(sc16);
         __m512i acc = _mm512_setzero_si512();
@@ -660,7 +656,7 @@ static float dotq_q6_k_avx512(const void *row, const void *xq, int64_t n) {
                 acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u[k], x), scv));
             }
         }
-        const int32_t bsum = zd_hsum8(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), sc16));
+        const int32_t bsum = hsum_i32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[ib].bsums), sc16));
         s += mx_kq_combine(y[ib].d, _cvtsh_ss(b[ib].d), 0.0f, _mm512_reduce_add_epi32(acc) - 32 * bsum, 0);
     }
     return s;
