@@ -187,6 +187,7 @@ static void from_f32_q8_0_avx2(const float *x, void *row, int64_t n) {
     for (int64_t ib = 0; ib < n / MX_QK8_0; ib++) {
         const float *xb = x + ib * MX_QK8_0;
         __m256 v[4];
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(xb + 8 * i);
         const __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v[0], absmask), _mm256_and_ps(v[1], absmask)),
                                        _mm256_max_ps(_mm256_and_ps(v[2], absmask), _mm256_and_ps(v[3], absmask)));
@@ -196,9 +197,10 @@ static void from_f32_q8_0_avx2(const float *x, void *row, int64_t n) {
         const float amax = _mm_cvtss_f32(h);
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[ib].d = mx_f32_to_f16(d);
+        b[ib].d = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT); /* mx_f32_to_f16's bits */
         const __m256 vid = _mm256_set1_ps(id);
         __m256i q[4];
+#pragma GCC unroll 4
         for (int i = 0; i < 4; i++) {
             const __m256 s = _mm256_mul_ps(v[i], vid);
             __m256 t = _mm256_round_ps(s, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);

@@ -368,6 +368,7 @@ static void from_f32_q8_k_avx2(const float *x, void *row, int64_t n) {
         const __m256 id = _mm256_set1_ps(idf);
         for (int i = 0; i < MX_QK_K; i += 32) {
             __m256i q[4];
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), id);
                 v = _mm256_min_ps(_mm256_max_ps(v, lo), hi);
