@@ -2,7 +2,7 @@
  * kernels_avx2.c where the wider registers pay: the f32 tile product of prefill (F32, F16 and
  * BF16 weights) and attention over cache rows. The integer types' products are in
  * kquants_avx512.c; the dots of F32/F16/BF16 decode and the conversions stay those of the AVX2
- * set, which this set starts from. Every result equals the AVX2 set's bit for bit, as the
+ * set, which this set starts from, but for the Q8_0 quantiser of the activations. Every result equals the AVX2 set's bit for bit, as the
  * engine needs (prefill and decode agree exactly). Compiled with the AVX-512 flags for this
  * file only; chosen at run time (kernels.c). */
 #include "engine/kernels/avx512_common.h"
@@ -237,8 +237,77 @@ ATTN_AVX512(f16, KV_F16)
 ATTN_AVX512(bf16, KV_BF16)
 #undef ATTN_AVX512
 
+/* ---- Q8_0 quantisation of the activations ------------------------------------------------ */
+
+/* Sixteen blocks at a time, so the per-block scalar work of the AVX2 quantiser (the largest
+ * magnitude, d = amax / 127, id = 1 / d, the f16 scale) becomes vector work: the blocks'
+ * largest magnitudes are gathered into one vector by a max tree over 256-, 128-, 64- and
+ * 32-bit pieces, after which lane 4i + q holds block 4q + i (hence Q8_AMAX_ORDER). The
+ * divisions are IEEE operations like the scalar ones and the f16 conversion rounds to nearest
+ * even as mx_f32_to_f16 does (the two agree on every float but NaN), so the bytes equal the
+ * reference's: q = roundf(x id) (half away from zero: trunc, then one step away where the
+ * dropped part is at least a half), clamped to +-127. A last group of fewer than 16 blocks
+ * reads zeros in place of the missing ones and stores only its own. */
+static void from_f32_q8_0_avx512(const float *x, void *row, int64_t n) {
+    mx_block_q8_0 *b = row;
+    const int64_t nb = n / MX_QK8_0;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    const __m512 sign = _mm512_set1_ps(-0.0f), one = _mm512_set1_ps(1.0f), half = _mm512_set1_ps(0.5f);
+    const __m512 hi = _mm512_set1_ps(127.0f), lo = _mm512_set1_ps(-127.0f);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int64_t ib = 0; ib < nb; ib += 16) {
+        const int cnt = (int)MX_MIN((int64_t)16, nb - ib);
+        const float *xg = x + ib * MX_QK8_0;
+        __m512 m[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            m[j] = j < cnt ? _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(xg + 32 * j), absmask),
+                                           _mm512_and_ps(_mm512_loadu_ps(xg + 32 * j + 16), absmask))
+                           : _mm512_setzero_ps();
+        /* 16 -> 8 vectors: halves; lanes 0-7 block 2i, 8-15 block 2i + 1 */
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++)
+            m[i] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0x44),
+                                 _mm512_shuffle_f32x4(m[2 * i], m[2 * i + 1], 0xEE));
+        /* 8 -> 4: quarter q of m[k] holds block 4k + q */
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++)
+            m[k] = _mm512_max_ps(_mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0x88),
+                                 _mm512_shuffle_f32x4(m[2 * k], m[2 * k + 1], 0xDD));
+        /* 4 -> 2: in quarter q of m[p], lanes 0-1 block 8p + q, lanes 2-3 block 8p + 4 + q */
+#pragma GCC unroll 2
+        for (int p = 0; p < 2; p++)
+            m[p] = _mm512_max_ps(_mm512_shuffle_ps(m[2 * p], m[2 * p + 1], 0x44),
+                                 _mm512_shuffle_ps(m[2 * p], m[2 * p + 1], 0xEE));
+        /* 2 -> 1: lane 4q + i holds block 4i + q; put block j in lane j */
+        const __m512 amax = _mm512_permutexvar_ps(order, _mm512_max_ps(_mm512_shuffle_ps(m[0], m[1], 0x88),
+                                                                        _mm512_shuffle_ps(m[0], m[1], 0xDD)));
+        const __m512 d = _mm512_div_ps(amax, hi);
+        const __m512 id = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_OQ), one, d);
+        uint16_t dh[16];
+        float idv[16];
+        _mm256_storeu_si256((__m256i *)dh, _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        _mm512_storeu_ps(idv, id);
+        for (int j = 0; j < cnt; j++) {
+            const __m512 vid = _mm512_set1_ps(idv[j]);
+            mx_block_q8_0 *bj = b + ib + j;
+            bj->d = dh[j];
+#pragma GCC unroll 2
+            for (int h = 0; h < 2; h++) {
+                const __m512 sc = _mm512_mul_ps(_mm512_loadu_ps(xg + 32 * j + 16 * h), vid);
+                __m512 t = _mm512_roundscale_ps(sc, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+                const __mmask16 away = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_sub_ps(sc, t), absmask), half, _CMP_GE_OQ);
+                t = _mm512_mask_add_ps(t, away, t, _mm512_or_ps(_mm512_and_ps(sc, sign), one));
+                t = _mm512_min_ps(_mm512_max_ps(t, lo), hi);
+                _mm_storeu_si128((__m128i *)(bj->qs + 16 * h), _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(t)));
+            }
+        }
+    }
+}
+
 void mx_kernels_avx512_fill(mx_type_kernels *t) {
     mx_kquants_avx512_fill(t);
+    t[MX_TYPE_Q8_0].from_f32 = from_f32_q8_0_avx512;
     static const struct {
         mx_type type;
         mx_attn_scores_fn scores;
