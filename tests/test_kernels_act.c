@@ -6,7 +6,9 @@
 #include "common/util.h"
 #include "engine/kernels/kernels.h"
 
+#include <float.h>
 #include <stdint.h>
+#include <string.h>
 
 static uint64_t g_rng = 0x13198A2E03707344ull;
 static double drand(void) { /* uniform in [0, 1) */
@@ -83,18 +85,59 @@ static void check_exp_sum(const char *name, mx_exp_sum_fn fn) {
     CHECK_MSG(bad == 0 && bad_sum == 0, "%s: %d elements and %d sums beyond the bound", name, bad, bad_sum);
 }
 
+/* RMSNorm against the reference: lengths 1..300 (every tail of the 16-lane sum and the 8-wide
+ * products) and the model widths, with and without a weight, in place and not, magnitudes from
+ * 1e-20 to 1e20 (the double sum takes the squares of any float). The two sums differ only in
+ * the order of exact squares' additions, so the scale is the same float or one ulp away and
+ * each output within 3 float ulps of the reference's (4 * FLT_EPSILON relative). */
+static void check_rmsnorm(const char *name, mx_rmsnorm_fn fn) {
+    enum { MAXN = 6912 };
+    static float x[MAXN], w[MAXN], want[MAXN], got[MAXN];
+    const int64_t widths[] = {256, 1152, 2048, 6912};
+    int bad = 0, cases = 0;
+    for (int c = 0; c < 300 + 4; c++) {
+        const int64_t n = c < 300 ? c + 1 : widths[c - 300];
+        const double mag = pow(10.0, (double)(c % 9) * 5.0 - 20.0);
+        for (int64_t i = 0; i < n; i++) {
+            x[i] = (float)((drand() * 2.0 - 1.0) * mag);
+            w[i] = (float)(0.5 + drand());
+        }
+        for (int variant = 0; variant < 3; variant++) {
+            const float *wv = variant == 1 ? NULL : w;
+            mx_rmsnorm(want, x, wv, n, 1e-6f);
+            if (variant == 2) { /* in place */
+                memcpy(got, x, (size_t)n * sizeof(float));
+                fn(got, got, wv, n, 1e-6f);
+            } else {
+                fn(got, x, wv, n, 1e-6f);
+            }
+            for (int64_t i = 0; i < n; i++)
+                if (!(fabs((double)got[i] - want[i]) <= 4.0 * FLT_EPSILON * fabs((double)want[i]))) {
+                    if (bad < 5) printf("  %s n %lld variant %d: [%lld] %.9g vs %.9g\n", name, (long long)n, variant,
+                                        (long long)i, (double)got[i], (double)want[i]);
+                    bad++;
+                }
+            cases++;
+        }
+    }
+    CHECK_MSG(bad == 0, "%s: %d elements of %d cases beyond 4 float eps of the reference", name, bad, cases);
+}
+
 int main(void) {
     check_exp_sum("exp_sum ref", mx_exp_sum);
     check_fn("gelu ref", mx_gelu_tanh_mul, gelu_exact);
     check_fn("silu ref", mx_silu_mul, silu_exact);
     if (mx_kernels_have_avx2()) {
         check_exp_sum("exp_sum avx2", mx_exp_sum_avx2_fn());
+        check_rmsnorm("rmsnorm avx2", mx_rmsnorm_avx2_fn());
+        CHECK(mx_kernels_rmsnorm() == mx_rmsnorm_avx2_fn());
         check_fn("gelu avx2", mx_gelu_tanh_mul_avx2_fn(), gelu_exact);
         check_fn("silu avx2", mx_silu_mul_avx2_fn(), silu_exact);
         CHECK(mx_kernels_gelu_tanh_mul() == mx_gelu_tanh_mul_avx2_fn());
         mixlm_force_reference_kernels(true);
         CHECK(mx_kernels_gelu_tanh_mul() == mx_gelu_tanh_mul);
         CHECK(mx_kernels_silu_mul() == mx_silu_mul);
+        CHECK(mx_kernels_rmsnorm() == mx_rmsnorm);
         mixlm_force_reference_kernels(false);
     } else {
         printf("test_kernels_act: no AVX2 on this CPU or build; SIMD activations not run\n");

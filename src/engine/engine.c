@@ -992,20 +992,21 @@ static void tok_worker(void *ctx, int ith, int nth) {
     const mx_hparams *hp = &e->hp;
     const mx_layer_w *l = &e->layers[a->il];
     const int64_t E = hp->n_embd, hd = hp->head_dim;
+    const mx_rmsnorm_fn rmsnorm = mx_kernels_rmsnorm();
     int64_t t0, t1;
     mx_split_rows(a->n_tok, ith, nth, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
         float *x = e->x + t * E, *xb = e->xb + t * E, *o = e->o + t * E;
         switch (a->step) {
-        case TOK_ATTN_NORM: mx_rmsnorm(xb, x, l->attn_norm, E, hp->rms_eps); break;
+        case TOK_ATTN_NORM: rmsnorm(xb, x, l->attn_norm, E, hp->rms_eps); break;
         case TOK_QKV: {
             float *q = e->q + t * e->q_dim, *k = e->k + t * e->kv_dim, *v = e->v + t * e->kv_dim;
             if (l->bq) add_into(q, l->bq, e->q_dim);
             if (l->bk) add_into(k, l->bk, e->kv_dim);
             if (l->bv) add_into(v, l->bv, e->kv_dim);
             if (l->q_norm) {
-                for (int h = 0; h < hp->n_head; h++) mx_rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
-                for (int h = 0; h < hp->n_head_kv; h++) mx_rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
+                for (int h = 0; h < hp->n_head; h++) rmsnorm(q + h * hd, q + h * hd, l->q_norm, hd, hp->rms_eps);
+                for (int h = 0; h < hp->n_head_kv; h++) rmsnorm(k + h * hd, k + h * hd, l->k_norm, hd, hp->rms_eps);
             }
             if (l->rope_cfg >= 0) {
                 const int64_t off = ((int64_t)l->rope_cfg * e->p.n_batch + t) * (hd / 2);
@@ -1020,12 +1021,12 @@ static void tok_worker(void *ctx, int ith, int nth) {
             break;
         }
         case TOK_ATTN_OUT:
-            if (l->post_attn_norm) mx_rmsnorm(o, o, l->post_attn_norm, E, hp->rms_eps);
+            if (l->post_attn_norm) rmsnorm(o, o, l->post_attn_norm, E, hp->rms_eps);
             add_into(x, o, E);
-            mx_rmsnorm(xb, x, l->ffn_norm, E, hp->rms_eps);
+            rmsnorm(xb, x, l->ffn_norm, E, hp->rms_eps);
             break;
         case TOK_FFN_OUT:
-            if (l->post_ffw_norm) mx_rmsnorm(o, o, l->post_ffw_norm, E, hp->rms_eps);
+            if (l->post_ffw_norm) rmsnorm(o, o, l->post_ffw_norm, E, hp->rms_eps);
             add_into(x, o, E);
             break;
         }
@@ -1121,7 +1122,7 @@ static mixlm_status forward_piece(mx_engine *e, const seg *segs, int n_segs, int
     for (int si = 0; si < n_segs; si++) {
         if (!segs[si].logits) continue;
         for (int i = segs[si].all ? 0 : segs[si].n - 1; i < segs[si].n; i++, n_out++)
-            mx_rmsnorm(e->xb + n_out * E, e->x + (segs[si].row0 + i) * E, e->output_norm, E, hp->rms_eps);
+            mx_kernels_rmsnorm()(e->xb + n_out * E, e->x + (segs[si].row0 + i) * E, e->output_norm, E, hp->rms_eps);
     }
     if (n_out == 0) return MIXLM_OK;
     const int64_t V = hp->n_vocab;

@@ -16,6 +16,7 @@ static mx_isa g_isa = MX_ISA_REF;
 static mx_gemm_f32_fn g_gemm;
 static mx_act_mul_fn g_gelu = mx_gelu_tanh_mul, g_silu = mx_silu_mul;
 static mx_exp_sum_fn g_exp_sum = mx_exp_sum;
+static mx_rmsnorm_fn g_rmsnorm = mx_rmsnorm;
 static _Atomic int g_limit = MX_ISA_COUNT - 1; /* the most capable set the active tables may use */
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -93,11 +94,12 @@ static void fill_locked(void) {
         if (g_set_ok[s]) g_isa = (mx_isa)s;
     memcpy(g_active, g_sets[g_isa], sizeof g_active);
     g_gemm = g_set_gemm[g_isa];
-    /* the activations and softmax have AVX2 kernels only; wider sets keep them */
+    /* the activations, softmax and RMSNorm have AVX2 kernels only; wider sets keep them */
     const bool avx2 = g_isa >= MX_ISA_AVX2;
     g_gelu = avx2 ? mx_gelu_tanh_mul_avx2_fn() : mx_gelu_tanh_mul;
     g_silu = avx2 ? mx_silu_mul_avx2_fn() : mx_silu_mul;
     g_exp_sum = avx2 ? mx_exp_sum_avx2_fn() : mx_exp_sum;
+    g_rmsnorm = avx2 ? mx_rmsnorm_avx2_fn() : mx_rmsnorm;
     atomic_store(&g_ready, 1);
 }
 
@@ -184,6 +186,11 @@ mx_exp_sum_fn mx_kernels_exp_sum(void) {
     return g_exp_sum;
 }
 
+mx_rmsnorm_fn mx_kernels_rmsnorm(void) {
+    ensure_ready();
+    return g_rmsnorm;
+}
+
 /* The packed layout of the f32 tile product (kernels.h). */
 int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n) {
     return (nrows + rb - 1) / rb * rb * n;
@@ -209,6 +216,7 @@ mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return NULL; }
+mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return NULL; }
 void mx_kernels_avx512_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx512_fn(void) { return NULL; }
 uint64_t mx_read_sweep_avx2(const void *p, size_t bytes) { (void)p; (void)bytes; return 0; }

@@ -196,8 +196,16 @@ uint64_t mx_read_sweep_avx2(const void *p, size_t bytes);
 
 /* ---- f32 helpers used by the decoder (not type-dispatched; O(n) work) ------------------ */
 
-/* out = x / sqrt(mean(x^2) + eps) * w  (w may be NULL: no weight). Sum of squares in double. */
+/* out = x / sqrt(mean(x^2) + eps) * w  (w may be NULL: no weight; out may be x). Sum of
+ * squares in double, in element order; then out[i] = (x[i] * scale) * w[i]. */
+typedef void (*mx_rmsnorm_fn)(float *out, const float *x, const float *w, int64_t n, float eps);
 void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
+/* The active RMSNorm: the reference above, or an AVX2 sibling whose double sum of squares runs
+ * in 16 lanes (exact squares, so only the order of the additions differs: the scale is the
+ * reference's or one float ulp from it) and whose products are the reference's
+ * (tests/test_kernels_act.c). The decoder calls the active one for every norm. */
+mx_rmsnorm_fn mx_kernels_rmsnorm(void);
+mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void);
 
 /* In-place GELU (tanh approximation) of a times b: a[i] = gelu_tanh(a[i]) * b[i]. */
 void mx_gelu_tanh_mul(float *a, const float *b, int64_t n);

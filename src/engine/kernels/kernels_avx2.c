@@ -9,6 +9,7 @@
 #include "engine/kernels/avx2_common.h"
 
 #include <immintrin.h>
+#include <math.h>
 
 /* ---- one-line helpers ------------------------------------------------------------------ */
 
@@ -595,7 +596,35 @@ ATTN_AVX2(f32, KV_F32)
 ATTN_AVX2(f16, KV_F16)
 ATTN_AVX2(bf16, KV_BF16)
 
+/* RMSNorm (kernels.h): the squares widened to double (exact), summed in four 4-lane
+ * accumulators fed in turn by groups of 4, joined as (a0 + a1) + (a2 + a3) and then lane by
+ * lane, then the tail in order; scale as the reference; out = (x * scale) * w per element. */
+static void rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, float eps) {
+    __m256d a[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const __m256d d = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * j));
+            a[j] = _mm256_fmadd_pd(d, d, a[j]);
+        }
+    }
+    const __m256d s = _mm256_add_pd(_mm256_add_pd(a[0], a[1]), _mm256_add_pd(a[2], a[3]));
+    double lanes[4];
+    _mm256_storeu_pd(lanes, s);
+    double ss = ((lanes[0] + lanes[1]) + lanes[2]) + lanes[3];
+    for (; i < n; i++) ss += (double)x[i] * (double)x[i];
+    const float scale = (float)(1.0 / sqrt(ss / (double)n + (double)eps));
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), vs);
+        _mm256_storeu_ps(out + i, w ? _mm256_mul_ps(v, _mm256_loadu_ps(w + i)) : v);
+    }
+    for (; i < n; i++) out[i] = w ? x[i] * scale * w[i] : x[i] * scale;
+}
+
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return gelu_tanh_mul_avx2; }
+mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return rmsnorm_avx2; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return exp_sum_avx2; }
 
