@@ -123,13 +123,52 @@ static void check_rmsnorm(const char *name, mx_rmsnorm_fn fn) {
     CHECK_MSG(bad == 0, "%s: %d elements of %d cases beyond 4 float eps of the reference", name, bad, cases);
 }
 
+/* RoPE against the reference, bit for bit (the same rounded products, no fused multiply-add):
+ * both pair layouts, head sizes with and without a tail of fewer than 8 pairs, several heads
+ * (the tables are shared by the heads), tables from real angles; and a rotation by angle 0
+ * leaves the vector as it was. */
+static void check_rope(const char *name, mx_rope_fn fn) {
+    const int hds[] = {2, 6, 16, 18, 34, 64, 128, 256};
+    enum { MAXV = 5 * 256 };
+    static float v[MAXV], want[MAXV], c[128], sn[128];
+    int bad = 0, cases = 0;
+    for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++)
+        for (int neox = 0; neox < 2; neox++)
+            for (int nh = 1; nh <= 5; nh += 2) {
+                const int hd = hds[hi], half = hd / 2;
+                const double pos = drand() * 4096.0;
+                for (int i = 0; i < half; i++) {
+                    const double ang = pos * pow(10000.0, -2.0 * i / hd);
+                    c[i] = (float)cos(ang);
+                    sn[i] = (float)sin(ang);
+                }
+                for (int i = 0; i < nh * hd; i++) v[i] = want[i] = (float)(drand() * 8.0 - 4.0);
+                mx_rope(want, nh, hd, neox, c, sn);
+                fn(v, nh, hd, neox, c, sn);
+                bad += memcmp(v, want, (size_t)(nh * hd) * sizeof(float)) != 0;
+                cases++;
+                for (int i = 0; i < half; i++) {
+                    c[i] = 1.0f;
+                    sn[i] = 0.0f;
+                }
+                memcpy(want, v, (size_t)(nh * hd) * sizeof(float));
+                fn(v, nh, hd, neox, c, sn);
+                bad += memcmp(v, want, (size_t)(nh * hd) * sizeof(float)) != 0;
+                cases++;
+            }
+    CHECK_MSG(bad == 0, "%s: %d of %d cases differ from the reference", name, bad, cases);
+}
+
 int main(void) {
     check_exp_sum("exp_sum ref", mx_exp_sum);
+    check_rope("rope ref", mx_rope);
     check_fn("gelu ref", mx_gelu_tanh_mul, gelu_exact);
     check_fn("silu ref", mx_silu_mul, silu_exact);
     if (mx_kernels_have_avx2()) {
         check_exp_sum("exp_sum avx2", mx_exp_sum_avx2_fn());
         check_rmsnorm("rmsnorm avx2", mx_rmsnorm_avx2_fn());
+        check_rope("rope avx2", mx_rope_avx2_fn());
+        CHECK(mx_kernels_rope() == mx_rope_avx2_fn());
         CHECK(mx_kernels_rmsnorm() == mx_rmsnorm_avx2_fn());
         check_fn("gelu avx2", mx_gelu_tanh_mul_avx2_fn(), gelu_exact);
         check_fn("silu avx2", mx_silu_mul_avx2_fn(), silu_exact);
@@ -138,6 +177,7 @@ int main(void) {
         CHECK(mx_kernels_gelu_tanh_mul() == mx_gelu_tanh_mul);
         CHECK(mx_kernels_silu_mul() == mx_silu_mul);
         CHECK(mx_kernels_rmsnorm() == mx_rmsnorm);
+        CHECK(mx_kernels_rope() == mx_rope);
         mixlm_force_reference_kernels(false);
     } else {
         printf("test_kernels_act: no AVX2 on this CPU or build; SIMD activations not run\n");

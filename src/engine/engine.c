@@ -910,25 +910,6 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
 /* Per-token element-wise pieces (main thread: O(hidden) per token)                          */
 /* ====================================================================================== */
 
-static void rope_apply(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
-    const int half = hd / 2;
-    for (int h = 0; h < n_heads; h++, v += hd) {
-        if (neox) {
-            for (int i = 0; i < half; i++) {
-                const float x0 = v[i], x1 = v[i + half];
-                v[i] = x0 * c[i] - x1 * s[i];
-                v[i + half] = x0 * s[i] + x1 * c[i];
-            }
-        } else {
-            for (int i = 0; i < half; i++) {
-                const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * c[i] - x1 * s[i];
-                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
-            }
-        }
-    }
-}
-
 static void rope_tables(mx_engine *e, int n_tok) {
     const int half = e->hp.head_dim / 2;
     for (int c = 0; c < e->n_rope; c++) {
@@ -993,6 +974,7 @@ static void tok_worker(void *ctx, int ith, int nth) {
     const mx_layer_w *l = &e->layers[a->il];
     const int64_t E = hp->n_embd, hd = hp->head_dim;
     const mx_rmsnorm_fn rmsnorm = mx_kernels_rmsnorm();
+    const mx_rope_fn rope = mx_kernels_rope();
     int64_t t0, t1;
     mx_split_rows(a->n_tok, ith, nth, &t0, &t1);
     for (int64_t t = t0; t < t1; t++) {
@@ -1010,8 +992,8 @@ static void tok_worker(void *ctx, int ith, int nth) {
             }
             if (l->rope_cfg >= 0) {
                 const int64_t off = ((int64_t)l->rope_cfg * e->p.n_batch + t) * (hd / 2);
-                rope_apply(q, hp->n_head, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
-                rope_apply(k, hp->n_head_kv, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+                rope(q, hp->n_head, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
+                rope(k, hp->n_head_kv, (int)hd, hp->rope_neox, e->rope_cos + off, e->rope_sin + off);
             }
             const mx_type kt = a->segs[e->tok_seg[t]].kv[a->il].type;
             if (kt != MX_TYPE_F32) {

@@ -17,6 +17,7 @@ static mx_gemm_f32_fn g_gemm;
 static mx_act_mul_fn g_gelu = mx_gelu_tanh_mul, g_silu = mx_silu_mul;
 static mx_exp_sum_fn g_exp_sum = mx_exp_sum;
 static mx_rmsnorm_fn g_rmsnorm = mx_rmsnorm;
+static mx_rope_fn g_rope = mx_rope;
 static _Atomic int g_limit = MX_ISA_COUNT - 1; /* the most capable set the active tables may use */
 static atomic_int g_ready = 0; /* 0 = not filled; 1 = filled */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -94,12 +95,13 @@ static void fill_locked(void) {
         if (g_set_ok[s]) g_isa = (mx_isa)s;
     memcpy(g_active, g_sets[g_isa], sizeof g_active);
     g_gemm = g_set_gemm[g_isa];
-    /* the activations, softmax and RMSNorm have AVX2 kernels only; wider sets keep them */
+    /* the activations, softmax, RMSNorm and RoPE have AVX2 kernels only; wider sets keep them */
     const bool avx2 = g_isa >= MX_ISA_AVX2;
     g_gelu = avx2 ? mx_gelu_tanh_mul_avx2_fn() : mx_gelu_tanh_mul;
     g_silu = avx2 ? mx_silu_mul_avx2_fn() : mx_silu_mul;
     g_exp_sum = avx2 ? mx_exp_sum_avx2_fn() : mx_exp_sum;
     g_rmsnorm = avx2 ? mx_rmsnorm_avx2_fn() : mx_rmsnorm;
+    g_rope = avx2 ? mx_rope_avx2_fn() : mx_rope;
     atomic_store(&g_ready, 1);
 }
 
@@ -191,6 +193,11 @@ mx_rmsnorm_fn mx_kernels_rmsnorm(void) {
     return g_rmsnorm;
 }
 
+mx_rope_fn mx_kernels_rope(void) {
+    ensure_ready();
+    return g_rope;
+}
+
 /* The packed layout of the f32 tile product (kernels.h). */
 int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n) {
     return (nrows + rb - 1) / rb * rb * n;
@@ -217,6 +224,7 @@ mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return NULL; }
 mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return NULL; }
+mx_rope_fn mx_rope_avx2_fn(void) { return NULL; }
 void mx_kernels_avx512_fill(mx_type_kernels *tables) { (void)tables; }
 mx_gemm_f32_fn mx_gemm_f32_avx512_fn(void) { return NULL; }
 uint64_t mx_read_sweep_avx2(const void *p, size_t bytes) { (void)p; (void)bytes; return 0; }

@@ -207,6 +207,17 @@ void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps
 mx_rmsnorm_fn mx_kernels_rmsnorm(void);
 mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void);
 
+/* In-place rotary embedding of n_heads consecutive heads of hd elements with the position's
+ * tables c[i] = cos(p theta_i), s[i] = sin(p theta_i), i < hd / 2: the pair (x0, x1) becomes
+ * (x0 c - x1 s, x0 s + x1 c), each product rounded (no fused multiply-add); pairs are
+ * (i, i + hd/2) when neox, else (2i, 2i + 1). The AVX2 sibling performs exactly these
+ * operations eight pairs at a time, so the two give the same bits (tests/test_kernels_act.c);
+ * the decoder calls the active one. */
+typedef void (*mx_rope_fn)(float *v, int n_heads, int hd, bool neox, const float *c, const float *s);
+void mx_rope(float *v, int n_heads, int hd, bool neox, const float *c, const float *s);
+mx_rope_fn mx_kernels_rope(void);
+mx_rope_fn mx_rope_avx2_fn(void);
+
 /* In-place GELU (tanh approximation) of a times b: a[i] = gelu_tanh(a[i]) * b[i]. */
 void mx_gelu_tanh_mul(float *a, const float *b, int64_t n);
 /* In-place SiLU of a times b: a[i] = a[i] / (1 + exp(-a[i])) * b[i]. */

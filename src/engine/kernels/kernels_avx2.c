@@ -623,7 +623,53 @@ static void rmsnorm_avx2(float *out, const float *x, const float *w, int64_t n, 
     for (; i < n; i++) out[i] = w ? x[i] * scale * w[i] : x[i] * scale;
 }
 
+/* RoPE (kernels.h): the reference's products, difference and sum, eight pairs at a time. The
+ * interleaved form takes 16 elements (8 pairs) as two vectors; a shuffle gathers the pairs'
+ * first and second elements (pairs in the order 0 1 4 5 2 3 6 7, which the tables are
+ * permuted to match) and the unpacks put them back in place. */
+static inline __attribute__((always_inline)) void rope_pairs(__m256 x0, __m256 x1, __m256 c, __m256 s, __m256 *y0,
+                                                             __m256 *y1) {
+    *y0 = _mm256_sub_ps(_mm256_mul_ps(x0, c), _mm256_mul_ps(x1, s));
+    *y1 = _mm256_add_ps(_mm256_mul_ps(x0, s), _mm256_mul_ps(x1, c));
+}
+static void rope_avx2(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
+    const int half = hd / 2;
+    const __m256i order = _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7);
+    for (int h = 0; h < n_heads; h++, v += hd) {
+        int i = 0;
+        __m256 y0, y1;
+        if (neox) {
+            for (; i + 8 <= half; i += 8) {
+                rope_pairs(_mm256_loadu_ps(v + i), _mm256_loadu_ps(v + i + half), _mm256_loadu_ps(c + i),
+                           _mm256_loadu_ps(s + i), &y0, &y1);
+                _mm256_storeu_ps(v + i, y0);
+                _mm256_storeu_ps(v + i + half, y1);
+            }
+            for (; i < half; i++) {
+                const float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x0 * s[i] + x1 * c[i];
+            }
+        } else {
+            for (; i + 8 <= half; i += 8) {
+                const __m256 a = _mm256_loadu_ps(v + 2 * i), b = _mm256_loadu_ps(v + 2 * i + 8);
+                rope_pairs(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xDD),
+                           _mm256_permutevar8x32_ps(_mm256_loadu_ps(c + i), order),
+                           _mm256_permutevar8x32_ps(_mm256_loadu_ps(s + i), order), &y0, &y1);
+                _mm256_storeu_ps(v + 2 * i, _mm256_unpacklo_ps(y0, y1));
+                _mm256_storeu_ps(v + 2 * i + 8, _mm256_unpackhi_ps(y0, y1));
+            }
+            for (; i < half; i++) {
+                const float x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * c[i] - x1 * s[i];
+                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return gelu_tanh_mul_avx2; }
+mx_rope_fn mx_rope_avx2_fn(void) { return rope_avx2; }
 mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return rmsnorm_avx2; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return exp_sum_avx2; }

@@ -266,6 +266,25 @@ void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps
         for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale;
 }
 
+void mx_rope(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
+    const int half = hd / 2;
+    for (int h = 0; h < n_heads; h++, v += hd) {
+        if (neox) {
+            for (int i = 0; i < half; i++) {
+                const float x0 = v[i], x1 = v[i + half];
+                v[i] = x0 * c[i] - x1 * s[i];
+                v[i + half] = x0 * s[i] + x1 * c[i];
+            }
+        } else {
+            for (int i = 0; i < half; i++) {
+                const float x0 = v[2 * i], x1 = v[2 * i + 1];
+                v[2 * i] = x0 * c[i] - x1 * s[i];
+                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
+            }
+        }
+    }
+}
+
 void mx_gelu_tanh_mul(float *a, const float *b, int64_t n) {
     const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (int64_t i = 0; i < n; i++) {
