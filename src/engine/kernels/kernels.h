@@ -73,13 +73,17 @@ typedef void (*mx_gemm_q_fn)(const void *w, uint64_t row_bytes, int nr, const vo
  *                element k of the whole groups of 8 in lane k % 8 in order of k, adding the
  *                lanes as ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), then the n % 8
  *                tail one by one (one chain per row and head, so a SIMD tile of rows and heads
- *                keeps many chains in flight);
+ *                keeps many chains in flight); the AVX-512 set uses 16 lanes (element k of
+ *                the whole groups of 16 in lane k % 16, lanes i and i + 8 added, then the
+ *                same eight-lane sum and the n % 16 tail), so its scores differ from the
+ *                other sets' by rounding alone;
  *   attn_values: y + i * y_stride += p[i * p_stride + r] * row r, for r = 0, 1, ... in order,
  *                exactly the type's axpy row after row.
  * Each result belongs to its (row, head) alone: results do not depend on nr, nq or where a run
- * of rows is split, and F16, BF16 and F32 rows holding the same values give the same bits (the
- * engine relies on both: decode and prefill agree exactly whatever the threads). SIMD versions
- * differ from the reference only by fused multiply-add rounding. */
+ * of rows is split, and F16, BF16 and F32 rows holding the same values give the same bits
+ * within a set (the engine relies on both: decode and prefill agree exactly whatever the
+ * threads). SIMD versions differ from the reference only by fused multiply-add rounding and
+ * (AVX-512 scores) the order of the additions. */
 typedef void (*mx_attn_scores_fn)(const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
                                   int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n);
 typedef void (*mx_attn_values_fn)(const float *p, int64_t p_stride, const void *rows,

@@ -1,10 +1,11 @@
 /* kernels_avx512.c: AVX-512 (F, BW, VL, DQ, VNNI) siblings of the AVX2 kernels of
  * kernels_avx2.c where the wider registers pay: the f32 tile product of prefill (F32, F16 and
- * BF16 weights) and attention over cache rows. The integer types' products are in
- * kquants_avx512.c; the dots of F32/F16/BF16 decode and the conversions stay those of the AVX2
- * set, which this set starts from, but for the Q8_0 quantiser of the activations. Every result equals the AVX2 set's bit for bit, as the
- * engine needs (prefill and decode agree exactly). Compiled with the AVX-512 flags for this
- * file only; chosen at run time (kernels.c). */
+ * BF16 weights), attention over cache rows and the Q8_0 quantiser of the activations. The
+ * integer types' products are in kquants_avx512.c; the dots of F32/F16/BF16 decode and the
+ * other conversions stay those of the AVX2 set, which this set starts from. Every result
+ * equals the AVX2 set's bit for bit but the attention scores, which sum in 16 lanes
+ * (kernels.h); within the set prefill and decode agree exactly, as the engine needs. Compiled
+ * with the AVX-512 flags for this file only; chosen at run time (kernels.c). */
 #include "engine/kernels/avx512_common.h"
 
 /* ---- f32 tile product ------------------------------------------------------------------ */
@@ -126,59 +127,50 @@ mx_gemm_f32_fn mx_gemm_f32_avx512_fn(void) { return gemm_f32_avx512; }
 
 /* ---- attention over f32 / f16 / bf16 rows ------------------------------------------------- */
 
-/* Elements k .. k+15 of a cache row, and elements k .. k+7 in both halves. */
+/* Elements k .. k+15 of a cache row. */
 static inline __attribute__((always_inline)) __m512 kv_load16(const int kind, const uint8_t *row, int64_t k) {
     if (kind == KV_F32) return _mm512_loadu_ps((const float *)row + k);
     const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)row + k));
     if (kind == KV_F16) return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-static inline __attribute__((always_inline)) __m512 kv_load8x2(const int kind, const uint8_t *row, int64_t k) {
-    if (kind == KV_F32) return _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)row + k));
-    const __m256i h = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + k)));
-    if (kind == KV_F16) return _mm512_cvtph_ps(h);
-    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
 
-/* Scores of KG rows x HG heads: the AVX2 tile's chains (one 8-lane accumulator per row and
- * head, element k in lane k % 8, the same reduction and tail) two to a 512-bit vector, heads
- * 2j and 2j + 1 in its halves, so each widened piece of a row (in both halves) meets two heads
- * per multiply-add: the same bits as the AVX2 tile. An odd last head fills both halves. */
+/* Scores of KG rows x HG heads (KG * HG <= 16) with 16-lane chains: element k of the whole
+ * groups of 16 in lane k % 16 in order of k, one 512-bit accumulator per row and head, so
+ * each widened piece of 16 elements of a row meets the HG heads by one multiply-add each.
+ * Each chain's halves are then added (lane i + lane i + 8), the eight sums reduced as
+ * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), and the n % 16 tail added one by one. */
 static inline __attribute__((always_inline)) void
-zattn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
-                  const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
-    const int HP = (HG + 1) / 2;
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
+zattn_scores_tile16(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
+                    const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < KG * HG; c++) acc[c] = _mm512_setzero_ps();
     int64_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m512 x[2];
-#pragma GCC unroll 2
-        for (int j = 0; j < HP; j++)
-            x[j] = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(q + 2 * j * q_stride + k)),
-                                      _mm256_loadu_ps(q + MX_MIN(2 * j + 1, HG - 1) * q_stride + k), 1);
+    for (; k + 16 <= n; k += 16) {
+        __m512 x[4];
+#pragma GCC unroll 4
+        for (int h = 0; h < HG; h++) x[h] = _mm512_loadu_ps(q + h * q_stride + k);
 #pragma GCC unroll 8
         for (int r = 0; r < KG; r++) {
-            const __m512 w = kv_load8x2(kind, rows + r * row_bytes, k);
-#pragma GCC unroll 2
-            for (int j = 0; j < HP; j++) acc[r * HP + j] = _mm512_fmadd_ps(w, x[j], acc[r * HP + j]);
+            const __m512 w = kv_load16(kind, rows + r * row_bytes, k);
+#pragma GCC unroll 4
+            for (int h = 0; h < HG; h++) acc[r * HG + h] = _mm512_fmadd_ps(w, x[h], acc[r * HG + h]);
         }
     }
     __m256 v[16];
-#pragma GCC unroll 8
-    for (int c = 0; c < 8; c++) {
-        v[2 * c] = _mm512_castps512_ps256(acc[c]);
-        v[2 * c + 1] = _mm512_extractf32x8_ps(acc[c], 1);
-    }
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; c++)
+        v[c] = c < KG * HG ? _mm256_add_ps(_mm512_castps512_ps256(acc[c]), _mm512_extractf32x8_ps(acc[c], 1))
+                           : _mm256_setzero_ps();
     float out[16];
     _mm256_storeu_ps(out, hsum8x8(v));
-    _mm256_storeu_ps(out + 8, hsum8x8(v + 8));
+    if (KG * HG > 8) _mm256_storeu_ps(out + 8, hsum8x8(v + 8));
 #pragma GCC unroll 8
     for (int r = 0; r < KG; r++)
 #pragma GCC unroll 4
         for (int h = 0; h < HG; h++) {
-            float t = out[(r * HP + h / 2) * 2 + h % 2];
+            float t = out[r * HG + h];
             for (int64_t i = k; i < n; i++) t += kv_load1(kind, rows + r * row_bytes, i) * q[h * q_stride + i];
             s[h * s_stride + r] = t;
         }
@@ -225,7 +217,7 @@ zattn_values_slices(const int kind, const int HG, const float *p, int64_t p_stri
     static void attn_scores_##NAME##_avx512(const void *rows, uint64_t row_bytes, int64_t nr,    \
                                             const float *q, int64_t q_stride, int nq, float *s,  \
                                             int64_t s_stride, int64_t n) {                       \
-        attn_scores_drive(zattn_scores_tile, 4, 8, KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n); \
+        attn_scores_drive(zattn_scores_tile16, 4, 8, KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n); \
     }                                                                                            \
     static void attn_values_##NAME##_avx512(const float *p, int64_t p_stride, const void *rows,  \
                                             uint64_t row_bytes, int64_t nr, float *y,            \
