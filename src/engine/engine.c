@@ -927,16 +927,18 @@ static void rope_tables(mx_engine *e, int n_tok) {
 }
 
 /* Round a row through the cache type (keys and values of a step meet cache rows in attention;
- * using the same rounded values makes results independent of how a prompt is split). */
+ * using the same rounded values makes results independent of how a prompt is split). The
+ * conversions of every kernel set round to nearest even alike (the same bits for every float
+ * but a NaN's payload; tests/test_kernels.c). */
 static void round_kv(mx_engine *e, mx_type type, float *row, int ith) {
-    const mx_type_kernels *kc = mx_kernels_ref(type);
+    const mx_type_kernels *kc = mx_kernels_get(type);
     uint16_t *tmp = e->kv_tmp16 + (size_t)ith * (size_t)e->kv_dim * 2;
     kc->from_f32(row, tmp, e->kv_dim);
     kc->to_f32(tmp, row, e->kv_dim);
 }
 
 static void kv_store(mx_engine *e, const mx_kv_view *kv, int n_tok, int64_t pos0, int row0) {
-    const mx_type_kernels *kc = mx_kernels_ref(kv->type);
+    const mx_type_kernels *kc = mx_kernels_get(kv->type);
     const uint64_t es = mx_type_get(kv->type)->bytes;
     const int hd = e->hp.head_dim;
     for (int t = 0; t < n_tok; t++) {

@@ -121,6 +121,25 @@ static void to_f32_bf16_avx2(const void *row, float *out, int64_t n) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, load_bf16x8(w + i));
     for (; i < n; i++) out[i] = mx_bf16_to_f32(w[i]);
 }
+/* mx_f32_to_bf16 eight at a time: round to nearest even by adding 0x7FFF plus the kept low
+ * bit, a NaN kept a NaN by setting its quiet bit; the same bits. */
+static void from_f32_bf16_avx2(const float *x, void *row, int64_t n) {
+    uint16_t *w = row;
+    const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
+    const __m256i round = _mm256_set1_epi32(0x7FFF), one = _mm256_set1_epi32(1), quiet = _mm256_set1_epi32(0x40);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(x + i));
+        const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs), inf);
+        const __m256i r = _mm256_srli_epi32(
+            _mm256_add_epi32(u, _mm256_add_epi32(round, _mm256_and_si256(_mm256_srli_epi32(u, 16), one))), 16);
+        const __m256i h = _mm256_blendv_epi8(r, _mm256_or_si256(_mm256_srli_epi32(u, 16), quiet), nan);
+        /* the 16-bit halves (all below 0x10000) packed within 128-bit lanes, then put in order */
+        const __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(h, h), 0x08);
+        _mm_storeu_si128((__m128i *)(w + i), _mm256_castsi256_si128(p));
+    }
+    for (; i < n; i++) w[i] = mx_f32_to_bf16(x[i]);
+}
 
 static void axpy_bf16_avx2(float a, const void *row, float *y, int64_t n) {
     const uint16_t *w = row;
@@ -683,6 +702,7 @@ void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_F16].axpy = axpy_f16_avx2;
     t[MX_TYPE_BF16].dot = dot_bf16_avx2;
     t[MX_TYPE_BF16].to_f32 = to_f32_bf16_avx2;
+    t[MX_TYPE_BF16].from_f32 = from_f32_bf16_avx2;
     t[MX_TYPE_BF16].axpy = axpy_bf16_avx2;
     t[MX_TYPE_F32].attn_scores = attn_scores_f32_avx2;
     t[MX_TYPE_F32].attn_values = attn_values_f32_avx2;
