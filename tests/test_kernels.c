@@ -387,7 +387,48 @@ static void test_pool(void) {
     CHECK(mx_pool_create(0, &bad) != MIXLM_OK && bad == NULL);
 }
 
+/* The 16-bit conversions (the engine writes and rounds the KV cache with the active set's) on
+ * the values where rounding is delicate: exact ties to even and odd, the carry into the
+ * exponent, the largest finite values and the first that overflow, subnormal results, zeros
+ * and infinities, NaNs (BF16 keeps the reference's bits; F16 only has to stay a NaN). Each
+ * value in every position of a row of 37, so the SIMD body and the scalar tail both meet it. */
+static void test_half_conversions(void) {
+    static const uint32_t bits[] = {
+        0x3F808000, 0x3F818000, 0x3F80FFFF, 0x3FFF8000, 0x7F7FFFFF, 0x7F7F8000, 0xFF7FFFFF, /* bf16 */
+        0x3F801000, 0x3F803000, 0x3F800FFF, 0x477FE000, 0x477FEFFF, 0x477FF000, 0xC77FF000, /* f16 */
+        0x33800000, 0x33000001, 0x33000000, 0x387FC000, 0x38800000, 0x00000001, 0x80000001,
+        0x00000000, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00001, 0x7F800001};
+    enum { N = 37 };
+    const mx_type types[] = {MX_TYPE_F16, MX_TYPE_BF16};
+    for (int set = 1; set < MX_ISA_COUNT; set++) {
+        if (!mx_isa_available((mx_isa)set)) continue;
+        for (int ti = 0; ti < 2; ti++) {
+            const mx_type_kernels *r = mx_kernels_ref(types[ti]), *k = mx_kernels_of((mx_isa)set, types[ti]);
+            int ok = 1;
+            for (size_t b = 0; b < MX_ARRAY_LEN(bits); b++)
+                for (int pos = 0; pos < N; pos++) {
+                    float x[N];
+                    uint16_t want[N], got[N];
+                    for (int i = 0; i < N; i++) x[i] = frand();
+                    memcpy(&x[pos], &bits[b], 4);
+                    r->from_f32(x, want, N);
+                    k->from_f32(x, got, N);
+                    const int nan = (bits[b] & 0x7FFFFFFF) > 0x7F800000;
+                    for (int i = 0; i < N; i++) {
+                        if (i == pos && nan && types[ti] == MX_TYPE_F16)
+                            ok &= (got[i] & 0x7C00) == 0x7C00 && (got[i] & 0x03FF) != 0;
+                        else
+                            ok &= got[i] == want[i];
+                    }
+                }
+            CHECK_MSG(ok, "set %d type %d: from_f32 on ties, overflow, subnormals, zeros, infinities, NaNs",
+                      set, (int)types[ti]);
+        }
+    }
+}
+
 int main(void) {
+    test_half_conversions();
     test_simd_vs_ref();
     test_q8_0_roundtrip();
     test_helpers();
