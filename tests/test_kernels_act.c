@@ -89,7 +89,7 @@ static void check_exp_sum(const char *name, mx_exp_sum_fn fn) {
  * products) and the model widths, with and without a weight, in place and not, magnitudes from
  * 1e-20 to 1e20 (the double sum takes the squares of any float). The two sums differ only in
  * the order of exact squares' additions, so the scale is the same float or one ulp away and
- * each output within 3 float ulps of the reference's (4 * FLT_EPSILON relative). */
+ * each output within 4 * FLT_EPSILON (relative) of the reference's. */
 static void check_rmsnorm(const char *name, mx_rmsnorm_fn fn) {
     enum { MAXN = 6912 };
     static float x[MAXN], w[MAXN], want[MAXN], got[MAXN];

@@ -219,6 +219,8 @@ mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void);
  * the decoder calls the active one. */
 typedef void (*mx_rope_fn)(float *v, int n_heads, int hd, bool neox, const float *c, const float *s);
 void mx_rope(float *v, int n_heads, int hd, bool neox, const float *c, const float *s);
+/* The pairs i0 .. hd/2 - 1 of one head, as mx_rope does them (the SIMD siblings' tails). */
+void mx_rope_pairs(float *v, int hd, bool neox, const float *c, const float *s, int i0);
 mx_rope_fn mx_kernels_rope(void);
 mx_rope_fn mx_rope_avx2_fn(void);
 

@@ -664,11 +664,6 @@ static void rope_avx2(float *v, int n_heads, int hd, bool neox, const float *c, 
                 _mm256_storeu_ps(v + i, y0);
                 _mm256_storeu_ps(v + i + half, y1);
             }
-            for (; i < half; i++) {
-                const float x0 = v[i], x1 = v[i + half];
-                v[i] = x0 * c[i] - x1 * s[i];
-                v[i + half] = x0 * s[i] + x1 * c[i];
-            }
         } else {
             for (; i + 8 <= half; i += 8) {
                 const __m256 a = _mm256_loadu_ps(v + 2 * i), b = _mm256_loadu_ps(v + 2 * i + 8);
@@ -678,12 +673,8 @@ static void rope_avx2(float *v, int n_heads, int hd, bool neox, const float *c, 
                 _mm256_storeu_ps(v + 2 * i, _mm256_unpacklo_ps(y0, y1));
                 _mm256_storeu_ps(v + 2 * i + 8, _mm256_unpackhi_ps(y0, y1));
             }
-            for (; i < half; i++) {
-                const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * c[i] - x1 * s[i];
-                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
-            }
         }
+        mx_rope_pairs(v, hd, neox, c, s, i);
     }
 }
 

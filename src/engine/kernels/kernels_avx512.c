@@ -234,7 +234,7 @@ ATTN_AVX512(bf16, KV_BF16)
 /* Sixteen blocks at a time, so the per-block scalar work of the AVX2 quantiser (the largest
  * magnitude, d = amax / 127, id = 1 / d, the f16 scale) becomes vector work: the blocks'
  * largest magnitudes are gathered into one vector by a max tree over 256-, 128-, 64- and
- * 32-bit pieces, after which lane 4i + q holds block 4q + i (hence Q8_AMAX_ORDER). The
+ * 32-bit pieces, after which lane 4i + q holds block 4q + i (hence `order`). The
  * divisions are IEEE operations like the scalar ones and the f16 conversion rounds to nearest
  * even as mx_f32_to_f16 does (the two agree on every float but NaN), so the bytes equal the
  * reference's: q = roundf(x id) (half away from zero: trunc, then one step away where the

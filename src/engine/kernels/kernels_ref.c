@@ -266,23 +266,18 @@ void mx_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps
         for (int64_t i = 0; i < n; i++) out[i] = x[i] * scale;
 }
 
-void mx_rope(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
+void mx_rope_pairs(float *v, int hd, bool neox, const float *c, const float *s, int i0) {
     const int half = hd / 2;
-    for (int h = 0; h < n_heads; h++, v += hd) {
-        if (neox) {
-            for (int i = 0; i < half; i++) {
-                const float x0 = v[i], x1 = v[i + half];
-                v[i] = x0 * c[i] - x1 * s[i];
-                v[i + half] = x0 * s[i] + x1 * c[i];
-            }
-        } else {
-            for (int i = 0; i < half; i++) {
-                const float x0 = v[2 * i], x1 = v[2 * i + 1];
-                v[2 * i] = x0 * c[i] - x1 * s[i];
-                v[2 * i + 1] = x0 * s[i] + x1 * c[i];
-            }
-        }
+    for (int i = i0; i < half; i++) {
+        float *p0 = neox ? v + i : v + 2 * i, *p1 = neox ? v + i + half : v + 2 * i + 1;
+        const float x0 = *p0, x1 = *p1;
+        *p0 = x0 * c[i] - x1 * s[i];
+        *p1 = x0 * s[i] + x1 * c[i];
     }
+}
+
+void mx_rope(float *v, int n_heads, int hd, bool neox, const float *c, const float *s) {
+    for (int h = 0; h < n_heads; h++, v += hd) mx_rope_pairs(v, hd, neox, c, s, 0);
 }
 
 void mx_gelu_tanh_mul(float *a, const float *b, int64_t n) {
