@@ -39,6 +39,7 @@ expect_error 2 "^mixlm tokenize: --repeat: '0' is not a whole number in 1\.\.100
 expect_error 2 "^mixlm template: --now: 'soon' is not a whole number" "$MIXLM" template "$M" --messages x --now soon
 expect_error 2 "^mixlm logits: --chunk: '0' is not a whole number in 1\.\." "$MIXLM" logits "$M" --tokens 1 --out x --chunk 0
 expect_error 2 "^mixlm perplexity: --threads: 'x' is not a whole number in 1\.\.256$" "$MIXLM" perplexity "$M" --threads x
+expect_error 2 "^mixlm serve: --kv must be f32, f16 or bf16, not 'q4'$" "$MIXLM" serve --kv q4
 expect_error 2 "^mixlm bench: --reps: '' is not a whole number in 1\.\.1000$" "$MIXLM" bench "$M" --reps ""
 
 # Repeatable options stop at their cap; a second MODEL and stray arguments are refused.

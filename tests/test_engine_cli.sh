@@ -17,8 +17,13 @@ for model in "$D/tiny-gemma3-swa8.gguf" "$D/hf-tiny-gemma2-swa8"; do
     cmp -s "$T/whole.f32" "$T/c7.f32" && ok || bad "$model: chunk 7 output differs from whole"
     [ -f "$T/first.f32" ] || cp "$T/whole.f32" "$T/first.f32"
 done
-# f16 KV is accepted and differs only slightly (checked numerically in test_engine_oracle)
+# f16 KV is the default; f32 gives other bits (the f16 rounding of keys and values shows in the
+# logits), which differ only slightly (checked numerically in test_engine_oracle)
 expect_rc 0 "logits --kv f16" "$M" logits "$D/tiny-llama.gguf" --tokens 2,5,9 --out "$T/kv16.f32" --kv f16
+expect_rc 0 "logits --kv f32" "$M" logits "$D/tiny-llama.gguf" --tokens 2,5,9 --out "$T/kv32.f32" --kv f32
+expect_rc 0 "logits default kv" "$M" logits "$D/tiny-llama.gguf" --tokens 2,5,9 --out "$T/kvdef.f32"
+cmp -s "$T/kv16.f32" "$T/kvdef.f32" && ok || bad "the default KV type is f16"
+cmp -s "$T/kv16.f32" "$T/kv32.f32" && bad "f16 and f32 KV give the same bytes" || ok
 # Token ids from a file
 echo "$TOK" | tr ',' ' ' >"$T/tokens.txt"
 expect_rc 0 "logits @file" "$M" logits "$D/tiny-gemma3-swa8.gguf" --tokens "@$T/tokens.txt" --out "$T/file.f32"

@@ -119,7 +119,8 @@ static void *conc_main(void *p) {
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
     CHECK(make_model_dir());
-    mx_model_backend_params mp = {model_dir, NULL, NULL, 256, 1};
+    /* f16 KV, as `mixlm serve` uses by default; the reference engine below uses the same. */
+    mx_model_backend_params mp = {model_dir, NULL, NULL, 256, 1, MIXLM_DTYPE_F16};
     mx_srv_backend be;
     mixlm_status st = mx_model_backend_create(&mp, &be);
     CHECK_MSG(st == MIXLM_OK, "model backend: %s", mixlm_last_error());
@@ -132,6 +133,7 @@ int main(void) {
     mixlm_native_params np = mixlm_native_default_params();
     np.n_threads = 1;
     np.contract.n_ctx = 256;
+    np.contract.kv_dtype = MIXLM_DTYPE_F16;
     CHECK(model && mixlm_native_executor_create(model, np, &ex) == MIXLM_OK);
 
     mx_server_params p = mx_server_default_params();

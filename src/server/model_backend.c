@@ -272,6 +272,7 @@ mixlm_status mx_model_backend_create(const mx_model_backend_params *p, mx_srv_ba
     mixlm_native_params np = mixlm_native_default_params();
     np.n_threads = p->n_threads;
     np.contract.n_ctx = p->n_ctx;
+    np.contract.kv_dtype = p->kv_dtype;
     st = mixlm_native_executor_create(c->model, np, &c->ex);
     if (st != MIXLM_OK) goto fail;
     const mixlm_contract *ct = mixlm_executor_contract(c->ex);

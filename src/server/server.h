@@ -131,6 +131,7 @@ typedef struct mx_model_backend_params {
     const char *tokenizer_path; /* a tokenizer.json (or folder) instead of the model's, or NULL */
     int32_t n_ctx;              /* 0 = the model's training context (at most 8192) */
     int32_t n_threads;          /* 0 = one per CPU, at most 8 */
+    mixlm_dtype kv_dtype;       /* KV cache element type of every slot (zero: f32) */
 } mx_model_backend_params;
 
 mixlm_status mx_model_backend_create(const mx_model_backend_params *params, mx_srv_backend *out);

@@ -34,6 +34,10 @@ int cli_parse_kv_type(const char *s, mx_type *out) {
     return 1;
 }
 
+mixlm_dtype cli_kv_dtype(mx_type t) {
+    return t == MX_TYPE_F16 ? MIXLM_DTYPE_F16 : t == MX_TYPE_BF16 ? MIXLM_DTYPE_BF16 : MIXLM_DTYPE_F32;
+}
+
 int cli_parse_token_text(const char *cmd, const char *what, const char *text, int32_t **out,
                          int32_t *n_out) {
     *out = NULL;
@@ -120,9 +124,7 @@ int cli_engine_open(cli_engine *ce, const char *cmd, const char *model_path, int
     mixlm_native_params p = mixlm_native_default_params();
     p.n_threads = threads;
     p.contract.n_ctx = n_ctx;
-    p.contract.kv_dtype = kv_type == MX_TYPE_F16    ? MIXLM_DTYPE_F16
-                          : kv_type == MX_TYPE_BF16 ? MIXLM_DTYPE_BF16
-                                                    : MIXLM_DTYPE_F32;
+    p.contract.kv_dtype = cli_kv_dtype(kv_type);
     st = mixlm_native_executor_create(ce->model, p, &ce->ex);
     if (!st) st = mixlm_state_create(mixlm_executor_contract(ce->ex), &ce->state);
     if (st) {

@@ -21,8 +21,13 @@ typedef struct cli_engine {
 int cli_default_threads(void);
 /* 1 when s is a whole decimal number in [lo, hi]. */
 int cli_parse_long(const char *s, long lo, long hi, long *out);
+/* The KV cache element type of every command that takes --kv: f16 halves the cache's memory
+ * and the bytes long-context decoding reads (docs/cli.md has the measured cost in accuracy). */
+#define CLI_DEFAULT_KV "f16"
 /* "f32" | "f16" | "bf16". */
 int cli_parse_kv_type(const char *s, mx_type *out);
+/* The library's name of an element type cli_parse_kv_type gave. */
+mixlm_dtype cli_kv_dtype(mx_type t);
 /* "2,62,166" or "@FILE" (ids separated by commas or white space). Prints the error. */
 int cli_parse_tokens(const char *cmd, const char *arg, int32_t **out, int32_t *n_out);
 /* Parse ids from text (commas or white space). 0 on bad input (error printed). */

@@ -37,7 +37,7 @@ static void usage(FILE *out) {
             "                    (as a server with B busy slots); tokens/s counts all B (default 1)\n"
             "  --reps R          repetitions per test, fresh state each, taken round all the\n"
             "                    tests and depths in turn (default 3)\n"
-            "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "  --kv f32|f16|bf16 KV cache element type (default " CLI_DEFAULT_KV ")\n"
             "  --ctx N           make the state for N positions (default: the largest depth plus\n"
             "                    the longest test); the KV bytes reported are those of N\n"
             "  --isa NAME        use kernels up to this instruction set: reference, avx2,\n"
@@ -230,7 +230,7 @@ static double depth_ratio_sustained(const bench_result *r, const bench_result *b
 }
 
 int cmd_bench(int argc, char **argv) {
-    const char *model_path = NULL, *kv_arg = "f32", *isa_arg = "best";
+    const char *model_path = NULL, *kv_arg = CLI_DEFAULT_KV, *isa_arg = "best";
     long p = 512, n = 128, threads = cli_default_threads(), reps = 3, ctx = 0, batch = 1;
     long depths[BENCH_MAX_DEPTHS];
     int n_depths = 0;

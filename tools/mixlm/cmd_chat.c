@@ -30,7 +30,7 @@ static void usage(FILE *out) {
             "      --temp T, --top-k K, --top-p P, --min-p M, --seed S   sampling (as mixlm run)\n"
             "      --ctx N         context length (default: the model's, at most 8192)\n"
             "      --threads N     worker threads (default %d)\n"
-            "      --kv f32|f16|bf16  KV cache element type (default f32)\n"
+            "      --kv f32|f16|bf16  KV cache element type (default " CLI_DEFAULT_KV ")\n"
             "      --no-reuse      feed the whole conversation again every turn (for comparison)\n"
             "      --stats         print per-turn token counts and speed to stderr\n",
             cli_default_threads());
@@ -255,7 +255,7 @@ static void chat_load(chat *c, const char *path) {
 }
 
 int cmd_chat(int argc, char **argv) {
-    const char *model_arg = NULL, *kv_arg = "f32";
+    const char *model_arg = NULL, *kv_arg = CLI_DEFAULT_KV;
     long max_tokens = 256, ctx = 0, threads = cli_default_threads(), top_k = -1;
     float temp = NAN, top_p = NAN, min_p = NAN;
     uint64_t seed = 0;

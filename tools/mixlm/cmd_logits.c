@@ -21,13 +21,13 @@ static void usage(FILE *out) {
             "  --chunk N         feed the tokens N at a time through the KV state (default: all\n"
             "                    at once)\n"
             "  --threads N       worker threads (default %d)\n"
-            "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "  --kv f32|f16|bf16 KV cache element type (default " CLI_DEFAULT_KV ")\n"
             "  --reference       use the scalar reference kernels\n",
             cli_default_threads());
 }
 
 int cmd_logits(int argc, char **argv) {
-    const char *model_path = NULL, *tokens_arg = NULL, *out_path = NULL, *kv_arg = "f32";
+    const char *model_path = NULL, *tokens_arg = NULL, *out_path = NULL, *kv_arg = CLI_DEFAULT_KV;
     long chunk = 0, threads = cli_default_threads();
     bool reference = false;
     const cli_opt opts[] = {

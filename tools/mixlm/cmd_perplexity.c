@@ -24,7 +24,7 @@ static void usage(FILE *out) {
             "                    (adds BOS the way the tokenizer's post-processor does)\n"
             "  --ctx N           window length (default: 512, or the sequence if shorter)\n"
             "  --threads N       worker threads (default %d)\n"
-            "  --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "  --kv f32|f16|bf16 KV cache element type (default " CLI_DEFAULT_KV ")\n"
             "  --json            print one JSON object instead of text\n",
             cli_default_threads());
 }
@@ -73,7 +73,7 @@ static int tokens_from_text(const char *model_path, const char *file, int32_t **
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    const char *model_path = NULL, *tokens_arg = NULL, *file = NULL, *kv_arg = "f32";
+    const char *model_path = NULL, *tokens_arg = NULL, *file = NULL, *kv_arg = CLI_DEFAULT_KV;
     long ctx = 0, threads = cli_default_threads();
     bool json = false;
     const cli_opt opts[] = {

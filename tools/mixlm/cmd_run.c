@@ -46,7 +46,7 @@ static void usage(FILE *out) {
             "      --ctx N           context length (default: the model's, at most 8192)\n"
             "      --chunk N         prefill N prompt tokens per step (default 512; 0 = all at once)\n"
             "      --threads N       worker threads (default %d)\n"
-            "      --kv f32|f16|bf16 KV cache element type (default f32)\n"
+            "      --kv f32|f16|bf16 KV cache element type (default " CLI_DEFAULT_KV ")\n"
             "\n"
             "Sampling follows Hugging Face transformers' order: repetition penalty, temperature,\n"
             "top-k, top-p, min-p, typical-p (docs/sampling.md).\n",
@@ -115,7 +115,7 @@ static double now_seconds(void) {
 
 int cmd_run(int argc, char **argv) {
     const char *model_arg = NULL, *prompt = NULL, *prompt_file = NULL, *tokens_arg = NULL;
-    const char *system_msg = NULL, *kv_arg = "f32";
+    const char *system_msg = NULL, *kv_arg = CLI_DEFAULT_KV;
     const char *stops[MAX_STOPS];
     int n_stops = 0;
     bool chat = false, json = false, ignore_eos = false;

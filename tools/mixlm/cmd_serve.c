@@ -1,6 +1,7 @@
 /* cmd_serve.c: `mixlm serve`: the OpenAI-compatible HTTP server, until SIGINT or SIGTERM. */
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
+#include "cli_engine.h"
 #include "server/server.h"
 
 #include <dirent.h>
@@ -27,6 +28,7 @@ static void serve_usage(FILE *out) {
         "      --parallel N        sequences decoded together (slots, default 4)\n"
         "      --ctx N             context length per slot in tokens (default: the model's, at most 8192)\n"
         "      --threads N         engine threads (default: one per CPU, at most 8)\n"
+        "      --kv f32|f16|bf16   KV cache element type of every slot (default " CLI_DEFAULT_KV ")\n"
         "      --template FILE     a .jinja chat template instead of the model's own\n"
         "      --tokenizer PATH    a tokenizer.json (or a folder holding one) instead of the model's\n"
         "      --api-key KEY       require 'Authorization: Bearer KEY' (also $MIXLM_API_KEY)\n"
@@ -44,6 +46,7 @@ static void serve_usage(FILE *out) {
 int cmd_serve(int argc, char **argv) {
     mx_server_params p = mx_server_default_params();
     const char *model = NULL, *port_file = NULL, *template_file = NULL, *tokenizer = NULL;
+    const char *kv_arg = CLI_DEFAULT_KV;
     long ctx = 0, grace = 10, fake_delay = 0, threads = 0;
     long port = p.port, slots = p.n_slots, queue = p.queue_cap, max_tokens = p.max_tokens_cap;
     long max_body = (long)p.max_body, timeout = (long)p.timeout_s, max_conn = p.max_connections;
@@ -57,6 +60,7 @@ int cmd_serve(int argc, char **argv) {
         CLI_OPT_LONG("--parallel", NULL, &slots, 1, 256),
         CLI_OPT_LONG("--ctx", NULL, &ctx, 2, 1 << 24),
         CLI_OPT_LONG("--threads", NULL, &threads, 0, 256),
+        CLI_OPT_STR("--kv", NULL, &kv_arg),
         CLI_OPT_STR("--tokenizer", NULL, &tokenizer),
         CLI_OPT_STR("--template", NULL, &template_file),
         CLI_OPT_STR("--api-key", NULL, &p.api_key),
@@ -72,6 +76,11 @@ int cmd_serve(int argc, char **argv) {
     const cli_args spec = {"serve", opts, serve_usage, NULL, NULL, NULL};
     int parsed = cli_parse_args(&spec, argc, argv);
     if (parsed >= 0) return parsed;
+    mx_type kv_type;
+    if (!cli_parse_kv_type(kv_arg, &kv_type)) {
+        cli_error("serve", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
+        return 2;
+    }
     p.port = (uint16_t)port;
     p.n_slots = (int32_t)slots;
     p.queue_cap = (int32_t)queue;
@@ -103,7 +112,8 @@ int cmd_serve(int argc, char **argv) {
             }
             model = found;
         }
-        mx_model_backend_params mp = {model, template_file, tokenizer, (int32_t)ctx, (int32_t)threads};
+        mx_model_backend_params mp = {model, template_file, tokenizer, (int32_t)ctx, (int32_t)threads,
+                                      cli_kv_dtype(kv_type)};
         /* On a terminal a progress line that goes away; in a log, one line saying what loads. */
         cli_progress prog;
         cli_progress_init(&prog, "serve");
