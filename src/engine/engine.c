@@ -39,7 +39,7 @@ typedef struct mx_layer_w {
 #define MM_TILE_ROWS 32        /* weight rows of a prefill tile, see mm_worker() */
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
-#define MM_UNITS_PER_THREAD 8  /* row units a product is cut into per thread, see mm_worker() */
+#define MM_GUIDED 4            /* a unit is 1/(MM_GUIDED * threads) of the rows left, see mm_worker() */
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 #define MX_MAX_GQA_GROUP 16    /* query heads of one KV head that attend together, see attn_worker() */
@@ -443,9 +443,11 @@ typedef struct mm_task {
     uint8_t *q_rows[MM_MAX_JOBS];
     uint64_t q_bytes[MM_MAX_JOBS];
     const mm_job *q_job[MM_MAX_JOBS];
-    /* row units: job j has rows unit_rows[j] at a time and its units end at unit_end[j]
-     * (counted over the jobs in order); next is the first unit no thread has taken */
-    int64_t unit_rows[MM_MAX_JOBS], unit_end[MM_MAX_JOBS];
+    /* row units (see mm_worker): the jobs' rows counted in order, job j's ending at
+     * row_end[j], its units multiples of align[j] rows; next is the first row no thread has
+     * taken */
+    int64_t row_end[MM_MAX_JOBS], align[MM_MAX_JOBS];
+    int nth;
     atomic_int_fast64_t next;
 } mm_task;
 
@@ -536,20 +538,30 @@ static void mm_rows(const mm_task *task, const mm_job *jb, int ith, int64_t r0, 
     }
 }
 
-/* The threads take row units in turn (mm_run sizes them: about MM_UNITS_PER_THREAD per thread
- * and product), so a thread slowed down by the machine does less of the work instead of
- * keeping the others waiting at the end of the run. */
+/* The threads take row units in turn, each unit 1/(MM_GUIDED * threads) of the rows left in
+ * the task (rounded up to the job's alignment, cut at the job's end): large units while much
+ * is left, small ones at the end, so a thread slowed down by the machine does less of the work
+ * and the other one waits for at most a small unit at the end of the run. Units start at
+ * multiples of the alignment within their job whoever takes them, so each kernel sees the same
+ * row groups and results do not depend on the timing. */
 static void mm_worker(void *ctx, int ith, int nth) {
     (void)nth;
     mm_task *task = ctx;
+    const int64_t total = task->row_end[task->n_jobs - 1];
+    const int64_t share = (int64_t)task->nth * MM_GUIDED;
+    int64_t g = atomic_load_explicit(&task->next, memory_order_relaxed);
     int j = 0;
-    for (;;) {
-        const int64_t u = atomic_fetch_add_explicit(&task->next, 1, memory_order_relaxed);
-        while (j < task->n_jobs && u >= task->unit_end[j]) j++;
-        if (j == task->n_jobs) return;
+    while (g < total) {
+        while (g >= task->row_end[j]) j++;
         const mm_job *jb = &task->jobs[j];
-        const int64_t r0 = (u - (j ? task->unit_end[j - 1] : 0)) * task->unit_rows[j];
-        mm_rows(task, jb, ith, r0, MX_MIN(r0 + task->unit_rows[j], jb->w->n_out));
+        const int64_t start = task->row_end[j] - jb->w->n_out, r0 = g - start, a = task->align[j];
+        const int64_t want = ((total - g + share - 1) / share + a - 1) / a * a;
+        const int64_t r1 = MX_MIN(r0 + want, jb->w->n_out);
+        if (atomic_compare_exchange_weak_explicit(&task->next, &g, start + r1, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            mm_rows(task, jb, ith, r0, r1);
+            g = atomic_load_explicit(&task->next, memory_order_relaxed);
+        }
     }
 }
 
@@ -592,18 +604,15 @@ static void mm_run(mx_engine *e, mm_task *task) {
         if (q_elems >= MM_QUANT_PAR_MIN) mx_pool_run(e->pool, mm_prep_worker, task);
         else mm_prep_worker(task, 0, 1);
     }
-    /* Units of a multiple of `align` rows (whole tiles of the f32 path, whole 128-row passes
-     * of the integer tile products, four-row groups of decode), about MM_UNITS_PER_THREAD per
-     * thread. */
-    const int64_t nth = mx_pool_size(e->pool);
-    int64_t units = 0;
+    /* Units of a multiple of `align` rows: whole tiles of the f32 path, whole 128-row passes
+     * of the integer tile products, 32-row pieces of decode. */
+    task->nth = mx_pool_size(e->pool);
+    int64_t rows = 0;
     for (int j = 0; j < task->n_jobs; j++) {
         const mm_job *jb = &task->jobs[j];
-        const int64_t align = task->n_tok == 1 ? 32 : jb->w->vk ? 128 : MM_TILE_ROWS;
-        const int64_t want = jb->w->n_out / (nth * MM_UNITS_PER_THREAD);
-        task->unit_rows[j] = MX_MAX(1, (want + align - 1) / align) * align;
-        units += (jb->w->n_out + task->unit_rows[j] - 1) / task->unit_rows[j];
-        task->unit_end[j] = units;
+        task->align[j] = task->n_tok == 1 ? 32 : jb->w->vk ? 128 : MM_TILE_ROWS;
+        rows += jb->w->n_out;
+        task->row_end[j] = rows;
     }
     atomic_store_explicit(&task->next, 0, memory_order_relaxed);
     mx_pool_run(e->pool, mm_worker, task);
