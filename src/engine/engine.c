@@ -42,10 +42,12 @@ typedef struct mx_layer_w {
 #define MM_GUIDED 4            /* a unit is 1/(MM_GUIDED * threads) of the rows left, see mm_worker() */
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
-#define MX_MAX_GQA_GROUP 16    /* query heads of one KV head that attend together, see attn_worker() */
+#define MX_MAX_GQA_GROUP 16    /* query heads of one KV head (of up to 16 tokens) that attend
+                                * together, see attn_worker() */
 #define MX_ATTN_BLOCK 128      /* keys per attention block, see attn_run() */
 #define MX_ATTN_SPLIT_ITEMS 64 /* most items of a step whose blocks are spread over the threads */
 #define MX_ATTN_SPLIT_MIN_BLOCKS 4 /* fewest blocks per thread worth spreading, see attn_run() */
+#define ATTN_GROUPS_PER_THREAD 4   /* fewest token groups per thread for grouping, see attn_run() */
 
 struct mx_engine {
     const mixlm_model *m;
@@ -76,6 +78,8 @@ struct mx_engine {
                                    * mm_run() */
     uint64_t xq_slot[MM_MAX_JOBS]; /* bytes of each of its slots */
     int64_t *tok_pos;             /* [n_batch]: position of each row of the step */
+    int32_t *attn_groups;         /* [n_batch][2]: first row and count of each token group of a
+                                   * prefill step's attention, see attn_run() */
     int32_t *tok_seg;             /* [n_batch]: which segment (sequence) each row belongs to */
     float *out_rows;              /* [MX_OUT_ROWS][n_vocab]: logits of several sequences */
     int64_t tile_floats;
@@ -217,6 +221,7 @@ void mx_engine_free(mx_engine *e) {
     free(e->out_rows);
     free(e->tok_pos);
     free(e->tok_seg);
+    free(e->attn_groups);
     free(e->kv_tmp16);
     free(e);
 }
@@ -363,8 +368,10 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     e->rope_cos = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     e->rope_sin = scratch((int64_t)MX_MAX(e->n_rope, 1) * B, hd / 2, &st);
     {
+        /* per thread: the scores, a block's partials, the running partials and the queries of
+         * an item (MX_MAX_GQA_GROUP heads at most, of one token or several) */
         const int64_t heads = MX_MIN(hp->n_head / hp->n_head_kv, MX_MAX_GQA_GROUP);
-        e->attn_thread_floats = heads * (MX_ATTN_BLOCK + 2 * (hd + 2));
+        e->attn_thread_floats = MX_MAX_GQA_GROUP * (MX_ATTN_BLOCK + 2 * (hd + 2) + hd);
         e->scores = scratch(p.n_threads, e->attn_thread_floats, &st);
         /* split decode (several threads): fewer items than threads, each with at most
          * max_keys / BLOCK + 2 blocks */
@@ -400,6 +407,7 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     }
     if (!st && !(e->tok_pos = mx_malloc((size_t)B * sizeof *e->tok_pos))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->tok_seg = mx_malloc((size_t)B * sizeof *e->tok_seg))) st = MIXLM_ERR_NOMEM;
+    if (!st && !(e->attn_groups = mx_malloc((size_t)B * 2 * sizeof *e->attn_groups))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
     if (!st && !(e->kv_tmp16 = mx_malloc((size_t)mx_pool_size(e->pool) * (size_t)e->kv_dim * sizeof(float))))
         st = MIXLM_ERR_NOMEM;
@@ -691,6 +699,10 @@ typedef struct attn_task {
     int layer;
     int hpi;         /* query heads per item */
     int64_t n_items; /* (token, KV head, part of its group) */
+    /* prefill: the items of the tokens of group g (rows groups[2g] .. + groups[2g + 1] - 1,
+     * one sequence) with the same KV head and part go to one thread together */
+    const int32_t *groups;
+    int64_t n_groups;
     /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
@@ -755,21 +767,31 @@ static kv_run kv_run_at(const mx_engine *e, const attn_item *it, bool values, in
 
 /* Blocks of an item: its visible keys meet blocks first_block .. last_block. */
 static int64_t first_block(const attn_item *it) { return it->k0 / MX_ATTN_BLOCK; }
-static int64_t n_blocks(const attn_item *it) { return it->qpos / MX_ATTN_BLOCK - first_block(it) + 1; }
+static int64_t last_block(const attn_item *it) { return it->qpos / MX_ATTN_BLOCK; }
+static int64_t n_blocks(const attn_item *it) { return last_block(it) - first_block(it) + 1; }
+/* The visible keys of an item in block b (j0 > j1: none). */
+static void block_keys(const attn_item *it, int64_t b, int64_t *j0, int64_t *j1) {
+    *j0 = MX_MAX(it->k0, b * MX_ATTN_BLOCK);
+    *j1 = MX_MIN(it->qpos, b * MX_ATTN_BLOCK + MX_ATTN_BLOCK - 1);
+}
 
-/* The partial of block b for the item's heads into part ([hpi][head_dim + 2]: o, then m and
- * l; see attn_run()), with p ([hpi][MX_ATTN_BLOCK]) for the scores. */
-static void block_partial(const attn_task *a, const attn_item *it, int64_t b, float *p, float *part) {
+/* The partial of block b for nq query heads (q: [nq][head_dim]) over the item's keys in it,
+ * into part ([nq][head_dim + 2]: o, then m and l; see attn_run()), with p ([nq][MX_ATTN_BLOCK])
+ * for the scores. The heads are the item's own, or those of several items that see the same
+ * keys of this block (attn_worker). */
+static void block_partial(const attn_task *a, const attn_item *it, int64_t b, const float *q, int nq, float *p,
+                          float *part) {
     const mx_engine *e = a->e;
     const int hd = e->hp.head_dim, W = hd + 2;
-    const int64_t j0 = MX_MAX(it->k0, b * MX_ATTN_BLOCK), j1 = MX_MIN(it->qpos, b * MX_ATTN_BLOCK + MX_ATTN_BLOCK - 1);
+    int64_t j0, j1;
+    block_keys(it, b, &j0, &j1);
     for (int64_t j = j0; j <= j1;) {
         const kv_run run = kv_run_at(e, it, false, j, j1);
-        run.k->attn_scores(run.rows, run.row_bytes, run.n, it->q, hd, a->hpi, p + (j - j0), MX_ATTN_BLOCK, hd);
+        run.k->attn_scores(run.rows, run.row_bytes, run.n, q, hd, nq, p + (j - j0), MX_ATTN_BLOCK, hd);
         j += run.n;
     }
     const float scale = e->hp.attn_scale, cap = a->spec->attn_softcap;
-    for (int i = 0; i < a->hpi; i++) {
+    for (int i = 0; i < nq; i++) {
         float *sc = p + i * MX_ATTN_BLOCK, m = -INFINITY, l;
         for (int64_t k = 0; k <= j1 - j0; k++) {
             float v = sc[k] * scale;
@@ -785,7 +807,7 @@ static void block_partial(const attn_task *a, const attn_item *it, int64_t b, fl
     }
     for (int64_t j = j0; j <= j1;) {
         const kv_run run = kv_run_at(e, it, true, j, j1);
-        run.k->attn_values(p + (j - j0), MX_ATTN_BLOCK, run.rows, run.row_bytes, run.n, part, W, a->hpi, hd);
+        run.k->attn_values(p + (j - j0), MX_ATTN_BLOCK, run.rows, run.row_bytes, run.n, part, W, nq, hd);
         j += run.n;
     }
 }
@@ -819,21 +841,49 @@ static void block_finish(const float *acc, float *out, int hpi, int hd, int k0, 
     }
 }
 
-/* Prefill: each item on one thread, its blocks computed and folded in order. Items are dealt
- * round-robin: a causal step's later tokens see more keys. Thread scratch: the block's scores,
- * its partial and the running partial. */
+/* Prefill: the items of a token group (same KV head and part) on one thread, each item's
+ * blocks computed and folded in order. A block whose keys all the group's tokens see alike
+ * (all but the last block of a causal step, and the first of a sliding window) is computed
+ * for all their heads at once, so each key and value row is read once for the group: at long
+ * context the reads of the cache dominate prefill attention. Each head's results are those of
+ * its item alone (the kernels' results belong to their row and head), so grouping changes no
+ * bits. Groups are dealt round-robin: a causal step's later tokens see more keys. Thread
+ * scratch: the block's scores, its partials, the running partials and the group's queries. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
-    const int hd = a->e->hp.head_dim;
+    const int hd = a->e->hp.head_dim, W = hd + 2, hpi = a->hpi;
     float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
-    float *part = p + (int64_t)a->hpi * MX_ATTN_BLOCK, *acc = part + (int64_t)a->hpi * (hd + 2);
-    for (int64_t item = ith; item < a->n_items; item += nth) {
-        const attn_item it = attn_item_at(a, item);
-        for (int64_t b = 0; b < n_blocks(&it); b++) {
-            block_partial(a, &it, first_block(&it) + b, p, part);
-            block_fold(acc, part, a->hpi, hd, b == 0, 0, hd);
+    float *part = p + MX_MAX_GQA_GROUP * MX_ATTN_BLOCK, *acc = part + MX_MAX_GQA_GROUP * W;
+    float *qg = acc + MX_MAX_GQA_GROUP * W;
+    const int64_t ipt = a->e->hp.n_head_kv * (a->e->hp.n_head / a->e->hp.n_head_kv / hpi); /* items per token */
+    for (int64_t u = ith; u < a->n_groups * ipt; u += nth) {
+        const int32_t *g = a->groups + 2 * (u / ipt);
+        const int nt = g[1];
+        attn_item it[MX_MAX_GQA_GROUP];
+        int64_t b0 = INT64_MAX, b1 = -1;
+        for (int i = 0; i < nt; i++) {
+            it[i] = attn_item_at(a, (g[0] + i) * ipt + u % ipt);
+            memcpy(qg + (int64_t)i * hpi * hd, it[i].q, (size_t)hpi * (size_t)hd * sizeof(float));
+            b0 = MX_MIN(b0, first_block(&it[i]));
+            b1 = MX_MAX(b1, last_block(&it[i]));
         }
-        block_finish(acc, it.out, a->hpi, hd, 0, hd);
+        for (int64_t b = b0; b <= b1; b++) {
+            int64_t j0, j1, k0, k1;
+            block_keys(&it[0], b, &j0, &j1);
+            bool same = nt > 1 && j0 <= j1;
+            for (int i = 1; i < nt && same; i++) {
+                block_keys(&it[i], b, &k0, &k1);
+                same = k0 == j0 && k1 == j1;
+            }
+            if (same) block_partial(a, &it[0], b, qg, nt * hpi, p, part);
+            for (int i = 0; i < nt; i++) {
+                if (b < first_block(&it[i]) || b > last_block(&it[i])) continue;
+                float *pi = part + (int64_t)i * hpi * W;
+                if (!same) block_partial(a, &it[i], b, it[i].q, hpi, p, pi);
+                block_fold(acc + (int64_t)i * hpi * W, pi, hpi, hd, b == first_block(&it[i]), 0, hd);
+            }
+        }
+        for (int i = 0; i < nt; i++) block_finish(acc + (int64_t)i * hpi * W, it[i].out, hpi, hd, 0, hd);
     }
 }
 
@@ -848,7 +898,7 @@ static void attn_block_worker(void *ctx, int ith, int nth) {
     for (int64_t u = u0; u < u1; u++) {
         while (u >= a->unit0[item + 1]) item++;
         const attn_item it = attn_item_at(a, item);
-        block_partial(a, &it, first_block(&it) + (u - a->unit0[item]), p,
+        block_partial(a, &it, first_block(&it) + (u - a->unit0[item]), it.q, a->hpi, p,
                       a->e->attn_parts + u * a->hpi * (hd + 2));
     }
 }
@@ -912,6 +962,21 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
         }
         attn_set_heads(&a, hp, n_tok, nth, true);
     }
+    /* Token groups of up to MX_MAX_GQA_GROUP / hpi consecutive tokens of one sequence, when
+     * that leaves at least ATTN_GROUPS_PER_THREAD units per thread (else single tokens). */
+    int32_t *g = e->attn_groups;
+    int tpg = MX_MAX(1, MX_MAX_GQA_GROUP / a.hpi);
+    if (a.n_items / tpg < (int64_t)ATTN_GROUPS_PER_THREAD * nth) tpg = 1;
+    a.n_groups = 0;
+    for (int t = 0; t < n_tok; t++) {
+        if (t == 0 || g[2 * a.n_groups - 1] == tpg || e->tok_seg[t] != e->tok_seg[t - 1]) {
+            g[2 * a.n_groups] = t;
+            g[2 * a.n_groups + 1] = 0;
+            a.n_groups++;
+        }
+        g[2 * a.n_groups - 1]++;
+    }
+    a.groups = g;
     mx_pool_run(e->pool, attn_worker, &a);
 }
 
