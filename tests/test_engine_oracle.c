@@ -297,44 +297,46 @@ static void test_split_decode(void) {
 /* Several sequences in one engine call (rows packed into shared passes over the weights, one
  * longer than a pass, one continuing a state, logit rows beyond one output pass) give exactly
  * the logits each gives alone. */
-static void test_batch(const char *path) {
+/* Sequences of one mx_engine_forward_batch call: off, n: their tokens; pos0: a prefix of
+ * that many tokens (its own for each sequence) already in the state; all: logits of every row;
+ * want: logits at all. */
+typedef struct batch_seq { int off, n, pos0; bool all, want; } batch_seq;
+
+/* Each sequence of a batch gets exactly the logits and the state it gets alone. */
+static void test_batch(const char *path, int n_ctx, const batch_seq *sp, int n_seq) {
     mixlm_model *m = NULL;
     if (mixlm_model_load(test_data(path), &m)) return;
     mx_engine_params p = mx_engine_default_params();
     p.n_threads = 2;
-    p.n_ctx = 128;
+    p.n_ctx = n_ctx;
     p.n_batch = 64;
     mx_engine *e = NULL;
     CHECK_EQ_INT(mx_engine_create(m, p, &e), MIXLM_OK);
-    int32_t tok[100];
+    int32_t tok[400];
     uint64_t r = 9;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 400; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
         tok[i] = 4 + (int32_t)((r >> 33) % (N_VOCAB - 4));
     }
-    /* A: 40 rows all; B: 17, last row; C: 5 rows all after a 10-token prefix; D: 70 rows all
-     * (longer than a pass of 64); E: 3 rows, no logits. */
-    const struct { int off, n, pos0; bool all, want; } sp[5] = {
-        {0, 40, 0, true, true}, {7, 17, 0, false, true}, {20, 5, 10, true, true},
-        {3, 70, 0, true, true}, {50, 3, 0, false, false}};
     mx_kv_cache *kb[5] = {0}, *ka[5] = {0};
     float *lb[5], *la[5];
     mx_engine_seq seqs[5];
-    for (int i = 0; i < 5; i++) {
-        CHECK_EQ_INT(mx_kv_cache_create(e, 128, MX_TYPE_F32, false, &kb[i]), MIXLM_OK);
-        CHECK_EQ_INT(mx_kv_cache_create(e, 128, MX_TYPE_F32, false, &ka[i]), MIXLM_OK);
+    for (int i = 0; i < n_seq; i++) {
+        CHECK_EQ_INT(mx_kv_cache_create(e, n_ctx, MX_TYPE_F32, false, &kb[i]), MIXLM_OK);
+        CHECK_EQ_INT(mx_kv_cache_create(e, n_ctx, MX_TYPE_F32, false, &ka[i]), MIXLM_OK);
         lb[i] = calloc((size_t)sp[i].n * N_VOCAB, 4);
         la[i] = calloc((size_t)sp[i].n * N_VOCAB, 4);
-        if (sp[i].pos0) { /* the same prefix in both states */
-            CHECK_EQ_INT(mx_engine_forward(e, kb[i]->layers, tok + 60, sp[i].pos0, 0, NULL, false), MIXLM_OK);
-            CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + 60, sp[i].pos0, 0, NULL, false), MIXLM_OK);
+        if (sp[i].pos0) { /* the same prefix in both states, another for each sequence */
+            const int32_t *pre = tok + 100 + 7 * i;
+            CHECK_EQ_INT(mx_engine_forward(e, kb[i]->layers, pre, sp[i].pos0, 0, NULL, false), MIXLM_OK);
+            CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, pre, sp[i].pos0, 0, NULL, false), MIXLM_OK);
         }
         seqs[i] = (mx_engine_seq){.kv = kb[i]->layers, .tokens = tok + sp[i].off, .n = sp[i].n,
                                   .pos0 = sp[i].pos0, .logits = sp[i].want ? lb[i] : NULL,
                                   .all_logits = sp[i].all};
     }
-    CHECK_EQ_INT(mx_engine_forward_batch(e, seqs, 5), MIXLM_OK);
-    for (int i = 0; i < 5; i++) {
+    CHECK_EQ_INT(mx_engine_forward_batch(e, seqs, n_seq), MIXLM_OK);
+    for (int i = 0; i < n_seq; i++) {
         CHECK_EQ_INT(mx_engine_forward(e, ka[i]->layers, tok + sp[i].off, sp[i].n, sp[i].pos0,
                                        sp[i].want ? la[i] : NULL, sp[i].all), MIXLM_OK);
         const size_t rows = sp[i].all ? (size_t)sp[i].n : 1;
@@ -422,7 +424,17 @@ int main(void) {
         test_oracle(MODELS[i], gguf);
         test_oracle(MODELS[i], hf);
         test_quantised(gguf);
-        test_batch(gguf);
+        /* A: 40 rows all; B: 17, last row; C: 5 rows all after a 10-token prefix; D: 70 rows
+         * all (longer than a pass of 64); E: 3 rows, no logits. */
+        const batch_seq short_seqs[5] = {{0, 40, 0, true, true}, {7, 17, 0, false, true}, {20, 5, 10, true, true},
+                                         {3, 70, 0, true, true}, {50, 3, 0, false, false}};
+        test_batch(gguf, 128, short_seqs, 5);
+        /* Two sequences at the same positions past the first attention block, in one pass:
+         * prefill attention groups consecutive tokens of a sequence, never of two (each sees
+         * its own cache; their tokens would see the first block's keys alike). 21 rows is not
+         * a whole number of groups. */
+        const batch_seq long_seqs[2] = {{0, 21, 200, true, true}, {30, 27, 200, true, true}};
+        test_batch(gguf, 256, long_seqs, 2);
     }
     load_case("tiny-gemma3-swa8");
     test_ring_vs_full();
