@@ -1,6 +1,7 @@
 /* test_kernels_act.c: the gated activations (GELU-tanh and SiLU times the up projection), the
  * reference and AVX2 ones, against the formulas evaluated in double, over the range the
- * decoder meets and beyond (|x| up to 100: saturated tails), with odd lengths (scalar tails). */
+ * decoder meets and beyond (|x| up to 100: saturated tails), with odd lengths (scalar tails);
+ * the softmax, RMSNorm, RoPE and attention bookkeeping kernels against their references. */
 #include "check.h"
 
 #include "common/util.h"
@@ -85,6 +86,45 @@ static void check_exp_sum(const char *name, mx_exp_sum_fn fn) {
     CHECK_MSG(bad == 0 && bad_sum == 0, "%s: %d elements and %d sums beyond the bound", name, bad, bad_sum);
 }
 
+/* Attention's bookkeeping against the reference: every length 0..40 (every tail of the
+ * 8-wide body) and 128, values over many magnitudes with a NaN, infinities and zeros of both
+ * signs planted in body and tail positions. scale_max: the same scaled scores bit for bit and
+ * the same maximum (NaNs passed over; a zero's sign may differ); fold: the same bits. */
+static void check_scale_max_fold(const char *name, mx_scale_max_fn scale_max, mx_fold_fn fold) {
+    enum { N = 128 };
+    float s1[N], s2[N], o1[N], o2[N], ob[N];
+    int bad_s = 0, bad_m = 0, bad_f = 0, cases = 0;
+    for (int n = 0; n <= N; n = n < 40 ? n + 1 : N + 1) {
+        for (int plant = -1; plant < 6; plant++) {
+            for (int k = 0; k < n; k++) {
+                s1[k] = (float)((drand() - 0.5) * pow(10.0, drand() * 8.0 - 4.0));
+                o1[k] = (float)((drand() - 0.5) * 100.0);
+                ob[k] = (float)((drand() - 0.5) * 100.0);
+            }
+            if (plant >= 0 && n > 0) { /* one special value, in the body or the tail */
+                const float special[6] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 3.0e38f};
+                const int at = (int)(drand() * n);
+                s1[at] = special[plant];
+                ob[at] = special[plant];
+            }
+            memcpy(s2, s1, sizeof s1);
+            memcpy(o2, o1, sizeof o1);
+            const float scale = (float)(drand() * 2.0 - 0.5);
+            const float m1 = mx_scale_max(s1, n, scale), m2 = scale_max(s2, n, scale);
+            bad_s += memcmp(s1, s2, (size_t)n * sizeof(float)) != 0;
+            bad_m += !(m1 == m2 || (isnan(m1) && isnan(m2)));
+            const float a = (float)drand(), b = (float)drand();
+            mx_fold(o1, ob, a, b, n);
+            fold(o2, ob, a, b, n);
+            bad_f += memcmp(o1, o2, (size_t)n * sizeof(float)) != 0;
+            cases++;
+        }
+    }
+    CHECK_MSG(bad_s == 0 && bad_m == 0 && bad_f == 0,
+              "%s: of %d cases, %d scaled scores, %d maxima and %d folds differ from the reference", name,
+              cases, bad_s, bad_m, bad_f);
+}
+
 /* RMSNorm against the reference: lengths 1..300 (every tail of the 16-lane sum and the 8-wide
  * products) and the model widths, with and without a weight, in place and not, magnitudes from
  * 1e-20 to 1e20 (the double sum takes the squares of any float). The two sums differ only in
@@ -166,6 +206,8 @@ int main(void) {
     check_fn("silu ref", mx_silu_mul, silu_exact);
     if (mx_kernels_have_avx2()) {
         check_exp_sum("exp_sum avx2", mx_exp_sum_avx2_fn());
+        check_scale_max_fold("scale_max/fold avx2", mx_scale_max_avx2_fn(), mx_fold_avx2_fn());
+        CHECK(mx_kernels_scale_max() == mx_scale_max_avx2_fn() && mx_kernels_fold() == mx_fold_avx2_fn());
         check_rmsnorm("rmsnorm avx2", mx_rmsnorm_avx2_fn());
         check_rope("rope avx2", mx_rope_avx2_fn());
         CHECK(mx_kernels_rope() == mx_rope_avx2_fn());
@@ -178,6 +220,7 @@ int main(void) {
         CHECK(mx_kernels_silu_mul() == mx_silu_mul);
         CHECK(mx_kernels_rmsnorm() == mx_rmsnorm);
         CHECK(mx_kernels_rope() == mx_rope);
+        CHECK(mx_kernels_scale_max() == mx_scale_max && mx_kernels_fold() == mx_fold);
         mixlm_force_reference_kernels(false);
     } else {
         printf("test_kernels_act: no AVX2 on this CPU or build; SIMD activations not run\n");

@@ -706,7 +706,9 @@ typedef struct attn_task {
     /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
-    mx_exp_sum_fn exp_sum; /* the active softmax kernel */
+    mx_exp_sum_fn exp_sum; /* the active softmax kernels */
+    mx_scale_max_fn scale_max;
+    mx_fold_fn fold;
 } attn_task;
 
 /* One work item: a token's query heads h0 .. h0+hpi-1, all of KV head kvh. */
@@ -793,11 +795,14 @@ static void block_partial(const attn_task *a, const attn_item *it, int64_t b, co
     const float scale = e->hp.attn_scale, cap = a->spec->attn_softcap;
     for (int i = 0; i < nq; i++) {
         float *sc = p + i * MX_ATTN_BLOCK, m = -INFINITY, l;
-        for (int64_t k = 0; k <= j1 - j0; k++) {
-            float v = sc[k] * scale;
-            if (cap > 0.0f) v = cap * tanhf(v / cap);
-            sc[k] = v;
-            if (v > m) m = v;
+        if (cap > 0.0f) {
+            for (int64_t k = 0; k <= j1 - j0; k++) {
+                const float v = cap * tanhf(sc[k] * scale / cap);
+                sc[k] = v;
+                if (v > m) m = v;
+            }
+        } else {
+            m = a->scale_max(sc, j1 - j0 + 1, scale);
         }
         l = a->exp_sum(sc, j1 - j0 + 1, m);
         float *o = part + i * W;
@@ -814,7 +819,8 @@ static void block_partial(const attn_task *a, const attn_item *it, int64_t b, co
 
 /* Fold a block's partial into the running one (the first block starts it), for the output
  * elements [k0, k1) of each head (each element is folded the same way whatever the range). */
-static void block_fold(float *acc, const float *part, int hpi, int hd, bool first, int k0, int k1) {
+static void block_fold(const attn_task *a, float *acc, const float *part, int hpi, int hd, bool first, int k0,
+                       int k1) {
     const int W = hd + 2;
     for (int i = 0; i < hpi; i++) {
         float *o = acc + i * W;
@@ -827,7 +833,7 @@ static void block_fold(float *acc, const float *part, int hpi, int hd, bool firs
         }
         const float mx = ob[hd] > o[hd] ? ob[hd] : o[hd];
         const float al = expf(o[hd] - mx), be = expf(ob[hd] - mx);
-        for (int k = k0; k < k1; k++) o[k] = o[k] * al + ob[k] * be;
+        a->fold(o + k0, ob + k0, al, be, k1 - k0);
         o[hd] = mx;
         o[hd + 1] = o[hd + 1] * al + ob[hd + 1] * be;
     }
@@ -880,7 +886,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
                 if (b < first_block(&it[i]) || b > last_block(&it[i])) continue;
                 float *pi = part + (int64_t)i * hpi * W;
                 if (!same) block_partial(a, &it[i], b, it[i].q, hpi, p, pi);
-                block_fold(acc + (int64_t)i * hpi * W, pi, hpi, hd, b == first_block(&it[i]), 0, hd);
+                block_fold(a, acc + (int64_t)i * hpi * W, pi, hpi, hd, b == first_block(&it[i]), 0, hd);
             }
         }
         for (int i = 0; i < nt; i++) block_finish(acc + (int64_t)i * hpi * W, it[i].out, hpi, hd, 0, hd);
@@ -917,7 +923,8 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
     for (int64_t item = 0; item < a->n_items; item++) {
         const attn_item it = attn_item_at(a, item);
         for (int64_t u = a->unit0[item]; u < a->unit0[item + 1]; u++)
-            block_fold(acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item], (int)k0, (int)k1);
+            block_fold(a, acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item], (int)k0,
+                       (int)k1);
         block_finish(acc, it.out, a->hpi, hd, (int)k0, (int)k1);
     }
 }
@@ -946,7 +953,8 @@ static void attn_set_heads(attn_task *a, const mx_hparams *hp, int n_tok, int nt
 static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, int layer, int n_tok) {
     const mx_hparams *hp = &e->hp;
     const int nth = mx_pool_size(e->pool);
-    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer, .exp_sum = mx_kernels_exp_sum()};
+    attn_task a = {.e = e, .spec = spec, .segs = segs, .layer = layer, .exp_sum = mx_kernels_exp_sum(),
+                   .scale_max = mx_kernels_scale_max(), .fold = mx_kernels_fold()};
     attn_set_heads(&a, hp, n_tok, nth, false);
     if (nth > 1 && a.n_items < nth && a.n_items <= MX_ATTN_SPLIT_ITEMS) {
         a.unit0[0] = 0;

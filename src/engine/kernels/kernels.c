@@ -16,6 +16,8 @@ static mx_isa g_isa = MX_ISA_REF;
 static mx_gemm_f32_fn g_gemm;
 static mx_act_mul_fn g_gelu = mx_gelu_tanh_mul, g_silu = mx_silu_mul;
 static mx_exp_sum_fn g_exp_sum = mx_exp_sum;
+static mx_scale_max_fn g_scale_max = mx_scale_max;
+static mx_fold_fn g_fold = mx_fold;
 static mx_rmsnorm_fn g_rmsnorm = mx_rmsnorm;
 static mx_rope_fn g_rope = mx_rope;
 static _Atomic int g_limit = MX_ISA_COUNT - 1; /* the most capable set the active tables may use */
@@ -95,11 +97,14 @@ static void fill_locked(void) {
         if (g_set_ok[s]) g_isa = (mx_isa)s;
     memcpy(g_active, g_sets[g_isa], sizeof g_active);
     g_gemm = g_set_gemm[g_isa];
-    /* the activations, softmax, RMSNorm and RoPE have AVX2 kernels only; wider sets keep them */
+    /* the activations, softmax and its bookkeeping, RMSNorm and RoPE have AVX2 kernels only;
+     * wider sets keep them */
     const bool avx2 = g_isa >= MX_ISA_AVX2;
     g_gelu = avx2 ? mx_gelu_tanh_mul_avx2_fn() : mx_gelu_tanh_mul;
     g_silu = avx2 ? mx_silu_mul_avx2_fn() : mx_silu_mul;
     g_exp_sum = avx2 ? mx_exp_sum_avx2_fn() : mx_exp_sum;
+    g_scale_max = avx2 ? mx_scale_max_avx2_fn() : mx_scale_max;
+    g_fold = avx2 ? mx_fold_avx2_fn() : mx_fold;
     g_rmsnorm = avx2 ? mx_rmsnorm_avx2_fn() : mx_rmsnorm;
     g_rope = avx2 ? mx_rope_avx2_fn() : mx_rope;
     atomic_store(&g_ready, 1);
@@ -188,6 +193,16 @@ mx_exp_sum_fn mx_kernels_exp_sum(void) {
     return g_exp_sum;
 }
 
+mx_scale_max_fn mx_kernels_scale_max(void) {
+    ensure_ready();
+    return g_scale_max;
+}
+
+mx_fold_fn mx_kernels_fold(void) {
+    ensure_ready();
+    return g_fold;
+}
+
 mx_rmsnorm_fn mx_kernels_rmsnorm(void) {
     ensure_ready();
     return g_rmsnorm;
@@ -223,6 +238,8 @@ mx_gemm_f32_fn mx_gemm_f32_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_gelu_tanh_mul_avx2_fn(void) { return NULL; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return NULL; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return NULL; }
+mx_scale_max_fn mx_scale_max_avx2_fn(void) { return NULL; }
+mx_fold_fn mx_fold_avx2_fn(void) { return NULL; }
 mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return NULL; }
 mx_rope_fn mx_rope_avx2_fn(void) { return NULL; }
 void mx_kernels_avx512_fill(mx_type_kernels *tables) { (void)tables; }

@@ -248,4 +248,19 @@ float mx_exp_sum(float *s, int64_t n, float m);
 mx_exp_sum_fn mx_kernels_exp_sum(void);
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void);
 
+/* Attention's bookkeeping around the kernels above, per block and head:
+ *   scale_max: s[k] *= scale for k < n, returning the largest product (-inf when n = 0; NaNs
+ *              passed over, as the reference's `v > m` does);
+ *   fold:      o[k] = o[k] * a + ob[k] * b for k < n (each product rounded, then the sum).
+ * The AVX2 siblings give the reference's values (no fused multiply-add; the maximum's value,
+ * a zero's sign aside), so the active ones may be used anywhere. */
+typedef float (*mx_scale_max_fn)(float *s, int64_t n, float scale);
+typedef void (*mx_fold_fn)(float *o, const float *ob, float a, float b, int64_t n);
+float mx_scale_max(float *s, int64_t n, float scale);
+void mx_fold(float *o, const float *ob, float a, float b, int64_t n);
+mx_scale_max_fn mx_kernels_scale_max(void);
+mx_fold_fn mx_kernels_fold(void);
+mx_scale_max_fn mx_scale_max_avx2_fn(void);
+mx_fold_fn mx_fold_avx2_fn(void);
+
 #endif /* MX_KERNELS_H */

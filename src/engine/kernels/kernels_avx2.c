@@ -553,6 +553,31 @@ static float exp_sum_avx2(float *s, int64_t n, float m) {
     return hsum8(acc) + mx_exp_sum(s + k, n - k, m); /* the tail as the reference does it */
 }
 
+static float scale_max_avx2(float *s, int64_t n, float scale) {
+    const __m256 vs = _mm256_set1_ps(scale);
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(s + k), vs);
+        _mm256_storeu_ps(s + k, v);
+        vm = _mm256_max_ps(v, vm); /* vm when v is NaN */
+    }
+    float lanes[8], m = mx_scale_max(s + k, n - k, scale);
+    _mm256_storeu_ps(lanes, vm);
+    for (int i = 0; i < 8; i++)
+        if (lanes[i] > m) m = lanes[i];
+    return m;
+}
+
+static void fold_avx2(float *o, const float *ob, float a, float b, int64_t n) {
+    const __m256 va = _mm256_set1_ps(a), vb = _mm256_set1_ps(b);
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        _mm256_storeu_ps(o + k, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(o + k), va),
+                                              _mm256_mul_ps(_mm256_loadu_ps(ob + k), vb)));
+    mx_fold(o + k, ob + k, a, b, n - k);
+}
+
 /* ---- Attention over cached rows ----------------------------------------------------------- */
 
 /* Scores of KG rows x HG heads, KG * HG <= 8 accumulator chains, one per (row, head) pair in
@@ -683,6 +708,8 @@ mx_rope_fn mx_rope_avx2_fn(void) { return rope_avx2; }
 mx_rmsnorm_fn mx_rmsnorm_avx2_fn(void) { return rmsnorm_avx2; }
 mx_act_mul_fn mx_silu_mul_avx2_fn(void) { return silu_mul_avx2; }
 mx_exp_sum_fn mx_exp_sum_avx2_fn(void) { return exp_sum_avx2; }
+mx_scale_max_fn mx_scale_max_avx2_fn(void) { return scale_max_avx2; }
+mx_fold_fn mx_fold_avx2_fn(void) { return fold_avx2; }
 
 void mx_kernels_avx2_fill(mx_type_kernels *t) {
     t[MX_TYPE_F32].dot = dot_f32_avx2;

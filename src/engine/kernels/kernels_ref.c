@@ -297,6 +297,19 @@ float mx_exp_sum(float *s, int64_t n, float m) {
     return l;
 }
 
+float mx_scale_max(float *s, int64_t n, float scale) {
+    float m = -INFINITY;
+    for (int64_t k = 0; k < n; k++) {
+        s[k] *= scale;
+        if (s[k] > m) m = s[k];
+    }
+    return m;
+}
+
+void mx_fold(float *o, const float *ob, float a, float b, int64_t n) {
+    for (int64_t k = 0; k < n; k++) o[k] = o[k] * a + ob[k] * b;
+}
+
 void mx_silu_mul(float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) {
         const float x = a[i];
