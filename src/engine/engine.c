@@ -455,7 +455,6 @@ typedef struct mm_task {
      * row_end[j], its units multiples of align[j] rows; next is the first row no thread has
      * taken */
     int64_t row_end[MM_MAX_JOBS], align[MM_MAX_JOBS];
-    int nth;
     atomic_int_fast64_t next;
 } mm_task;
 
@@ -553,10 +552,8 @@ static void mm_rows(const mm_task *task, const mm_job *jb, int ith, int64_t r0, 
  * multiples of the alignment within their job whoever takes them, so each kernel sees the same
  * row groups and results do not depend on the timing. */
 static void mm_worker(void *ctx, int ith, int nth) {
-    (void)nth;
     mm_task *task = ctx;
-    const int64_t total = task->row_end[task->n_jobs - 1];
-    const int64_t share = (int64_t)task->nth * MM_GUIDED;
+    const int64_t total = task->row_end[task->n_jobs - 1], share = (int64_t)nth * MM_GUIDED;
     int64_t g = atomic_load_explicit(&task->next, memory_order_relaxed);
     int j = 0;
     while (g < total) {
@@ -614,7 +611,6 @@ static void mm_run(mx_engine *e, mm_task *task) {
     }
     /* Units of a multiple of `align` rows: whole tiles of the f32 path, whole 128-row passes
      * of the integer tile products, 32-row pieces of decode. */
-    task->nth = mx_pool_size(e->pool);
     int64_t rows = 0;
     for (int j = 0; j < task->n_jobs; j++) {
         const mm_job *jb = &task->jobs[j];
@@ -869,7 +865,7 @@ static void attn_worker(void *ctx, int ith, int nth) {
         int64_t b0 = INT64_MAX, b1 = -1;
         for (int i = 0; i < nt; i++) {
             it[i] = attn_item_at(a, (g[0] + i) * ipt + u % ipt);
-            memcpy(qg + (int64_t)i * hpi * hd, it[i].q, (size_t)hpi * (size_t)hd * sizeof(float));
+            if (nt > 1) memcpy(qg + (int64_t)i * hpi * hd, it[i].q, (size_t)hpi * (size_t)hd * sizeof(float));
             b0 = MX_MIN(b0, first_block(&it[i]));
             b1 = MX_MAX(b1, last_block(&it[i]));
         }
