@@ -40,6 +40,7 @@ typedef struct mx_layer_w {
 #define MM_QUANT_PAR_MIN 32768     /* activation elements worth quantising on every thread */
 #define MM_MAX_JOBS 3
 #define MM_GUIDED 4            /* a unit is 1/MM_GUIDED of the share left, see mm_worker() */
+#define MM_SHARE_STRIDE 8      /* 64 bytes between the threads' share counters */
 #define MX_OUT_ROWS 16         /* logit rows of a multi-sequence step computed in one pass */
 #define MX_MAX_SEGS 64         /* sequences packed into one pass over the weights */
 #define MX_MAX_GQA_GROUP 16    /* query heads of one KV head (of up to 16 tokens) that attend
@@ -81,8 +82,8 @@ struct mx_engine {
     int32_t *attn_groups;         /* [n_batch][2]: first row and count of each token group of a
                                    * prefill step's attention, see attn_run() */
     int32_t *tok_seg;             /* [n_batch]: which segment (sequence) each row belongs to */
-    _Atomic uint64_t *mm_share;   /* [n_threads]: the rows each thread's share of a matrix
-                                   * product has left, see mm_worker() */
+    _Atomic uint64_t *mm_share;   /* [n_threads][MM_SHARE_STRIDE]: the rows each thread's share
+                                   * of a matrix product has left, see mm_worker() */
     float *out_rows;              /* [MX_OUT_ROWS][n_vocab]: logits of several sequences */
     int64_t tile_floats;
 };
@@ -412,7 +413,8 @@ mixlm_status mx_engine_create(const mixlm_model *m, mx_engine_params p, mx_engin
     if (!st && !(e->tok_seg = mx_malloc((size_t)B * sizeof *e->tok_seg))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->attn_groups = mx_malloc((size_t)B * 2 * sizeof *e->attn_groups))) st = MIXLM_ERR_NOMEM;
     if (!st) st = mx_pool_create(p.n_threads, &e->pool);
-    if (!st && !(e->mm_share = mx_calloc((size_t)mx_pool_size(e->pool), sizeof *e->mm_share))) st = MIXLM_ERR_NOMEM;
+    const size_t share_bytes = (size_t)mx_pool_size(e->pool) * MM_SHARE_STRIDE * sizeof *e->mm_share;
+    if (!st && !(e->mm_share = mx_aligned_alloc(64, share_bytes))) st = MIXLM_ERR_NOMEM;
     if (!st && !(e->kv_tmp16 = mx_malloc((size_t)mx_pool_size(e->pool) * (size_t)e->kv_dim * sizeof(float))))
         st = MIXLM_ERR_NOMEM;
     if (st) {
@@ -456,8 +458,8 @@ typedef struct mm_task {
     uint64_t q_bytes[MM_MAX_JOBS];
     const mm_job *q_job[MM_MAX_JOBS];
     /* row units (see mm_worker): the jobs' rows counted in order, job j's ending at
-     * row_end[j], its units multiples of align[j] rows within it; share[i] holds the rows
-     * thread i's share has left, lo << 32 | hi */
+     * row_end[j], its units multiples of align[j] rows within it; share[i * MM_SHARE_STRIDE]
+     * holds the rows thread i's share has left, lo << 32 | hi (one cache line per thread) */
     int64_t row_end[MM_MAX_JOBS], align[MM_MAX_JOBS];
     _Atomic uint64_t *share;
 } mm_task;
@@ -560,7 +562,7 @@ static int mm_job_of(const mm_task *task, int64_t row) {
  * the share is empty. Units never cross a job's end and start at multiples of the job's
  * alignment within it. */
 static bool mm_take(mm_task *task, int s, bool front, int64_t *r0, int64_t *r1) {
-    _Atomic uint64_t *p = &task->share[s];
+    _Atomic uint64_t *p = &task->share[s * MM_SHARE_STRIDE];
     uint64_t v = atomic_load_explicit(p, memory_order_relaxed);
     for (;;) {
         const int64_t lo = (int64_t)(v >> 32), hi = (int64_t)(v & 0xffffffffu);
@@ -604,7 +606,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
             int64_t most = 0;
             s = -1;
             for (int i = 0; i < nth; i++) {
-                const uint64_t v = atomic_load_explicit(&task->share[i], memory_order_relaxed);
+                const uint64_t v = atomic_load_explicit(&task->share[i * MM_SHARE_STRIDE], memory_order_relaxed);
                 const int64_t left = (int64_t)(v & 0xffffffffu) - (int64_t)(v >> 32);
                 if (left > most) {
                     most = left;
@@ -681,7 +683,7 @@ static void mm_run(mx_engine *e, mm_task *task) {
             const int64_t js = task->row_end[j] - task->jobs[j].w->n_out;
             hi = MX_MAX(lo, js + (want - js) / task->align[j] * task->align[j]);
         }
-        atomic_store_explicit(&task->share[i], (uint64_t)lo << 32 | (uint64_t)hi, memory_order_relaxed);
+        atomic_store_explicit(&task->share[i * MM_SHARE_STRIDE], (uint64_t)lo << 32 | (uint64_t)hi, memory_order_relaxed);
         lo = hi;
     }
     mx_pool_run(e->pool, mm_worker, task);
