@@ -31,6 +31,9 @@ check '[ -s "$tmp/conv.state" ] && [ -s "$tmp/conv.state.json" ]' "/save writes 
 printf '/load %s\nAnd what did he say?\n' "$tmp/conv.state" | "$MIXLM" chat -m "$model" --temp 0 -n 24 --stats >"$tmp/s2.out" 2>"$tmp/s2.err"
 check '[ "$(cat "$tmp/s1.out" "$tmp/s2.out")" = "$(cat "$tmp/reuse.out")" ]' "save, load, continue equals never stopping"
 check 'grep -q "turn: fed [0-9]* tokens at position [1-9]" "$tmp/s2.err"' "the loaded state continues at its position"
+# A state saved with another KV type is refused before it is read, naming the --kv to use.
+printf '/load %s\n' "$tmp/conv.state" | "$MIXLM" chat -m "$model" --kv f32 --temp 0 -n 4 >/dev/null 2>"$tmp/kv.err"
+check 'grep -q "saved with KV type f16; this chat uses f32 (start it with --kv f16)" "$tmp/kv.err"' "/load names the KV type it was saved with"
 # /load of a missing or broken file keeps the conversation and says why.
 printf '/load %s\n' "$tmp/none" | "$MIXLM" chat -m "$model" --temp 0 -n 4 >/dev/null 2>"$tmp/l.err"
 check 'grep -q "none.json" "$tmp/l.err"' "/load of a missing file names it"

@@ -57,6 +57,7 @@ typedef struct chat {
     mx_buf messages;      /* JSON array items, without the brackets */
     mx_buf fed_text;
     int32_t pending;      /* -1 when none */
+    const char *kv_name;  /* --kv: a saved state loads only into a cache of the same type */
     bool reuse;
     bool stats;
     bool interactive;
@@ -207,7 +208,7 @@ static void chat_save(chat *c, const char *path) {
     if (c->messages.len) mx_buf_append(&b, c->messages.data, c->messages.len);
     mx_buf_puts(&b, "],\"fed_text\":");
     mx_buf_json_str(&b, c->fed_text.data ? c->fed_text.data : "", c->fed_text.len);
-    mx_buf_printf(&b, ",\"pending\":%d}\n", (int)c->pending);
+    mx_buf_printf(&b, ",\"pending\":%d,\"kv\":\"%s\"}\n", (int)c->pending, c->kv_name);
     char *json = mx_buf_take(&b);
     char *jpath = malloc(strlen(path) + 6);
     FILE *f = NULL;
@@ -232,10 +233,14 @@ static void chat_load(chat *c, const char *path) {
     const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(root, "messages");
     const cJSON *fed = cJSON_GetObjectItemCaseSensitive(root, "fed_text");
     const cJSON *pend = cJSON_GetObjectItemCaseSensitive(root, "pending");
+    const cJSON *kv = cJSON_GetObjectItemCaseSensitive(root, "kv");
     if (st) cli_lib_error("chat", jpath, st);
     else if (!cJSON_IsArray(msgs) || !cJSON_IsString(fed) || !cJSON_IsNumber(pend) ||
              pend->valuedouble < -1 || pend->valuedouble >= c->ce.n_vocab)
         cli_error("chat", "%s: not a conversation saved by mixlm chat", jpath);
+    else if (cJSON_IsString(kv) && strcmp(kv->valuestring, c->kv_name) != 0)
+        cli_error("chat", "%s: saved with KV type %s; this chat uses %s (start it with --kv %s)", path,
+                  kv->valuestring, c->kv_name, kv->valuestring);
     else if ((st = mixlm_state_load(c->ce.state, path)) != MIXLM_OK)
         cli_lib_error("chat", path, st);
     else {
@@ -283,6 +288,7 @@ int cmd_chat(int argc, char **argv) {
     int parsed = cli_parse_args(&spec, argc, argv);
     if (parsed >= 0) return parsed;
     mx_type kv_type;
+    c.kv_name = kv_arg;
     if (!cli_parse_kv_type(kv_arg, &kv_type)) {
         cli_error("chat", "--kv must be f32, f16 or bf16, not '%s'", kv_arg);
         return 2;
