@@ -47,7 +47,7 @@ typedef struct mx_layer_w {
                                 * together, see attn_worker() */
 #define MX_ATTN_BLOCK 128      /* keys per attention block, see attn_run() */
 #define MX_ATTN_SPLIT_ITEMS 64 /* most items of a step whose blocks are spread over the threads */
-#define MX_ATTN_SPLIT_MIN_BLOCKS 4 /* fewest blocks per thread worth spreading, see attn_run() */
+#define MX_ATTN_SPLIT_MIN_BLOCKS 2 /* fewest blocks per thread worth spreading, see attn_run() */
 #define ATTN_GROUPS_PER_THREAD 4   /* fewest token groups per thread for grouping, see attn_run() */
 
 struct mx_engine {
@@ -1001,12 +1001,13 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
  * folded in block order: M' = max(M, m), a = exp(M - M'), c = exp(m - M'), L = L a + l c,
  * O = O a + o c; the output is O / L. Each step depends on the block's keys and the block
  * order alone, so:
- *  - prefill (many items) computes and folds an item's blocks on one thread;
+ *  - prefill (many items) computes and folds an item's blocks on one thread (with the items
+ *    of a few consecutive tokens, see attn_worker());
  *  - decode with fewer items than threads and at least MX_ATTN_SPLIT_MIN_BLOCKS blocks per
  *    thread gives each thread a contiguous share of the blocks (each reads its own cached
  *    rows: a decode step at long context is bound by reading the cache), keeps the partials,
  *    then every thread folds a range of the output elements in block order;
- *  - decode over fewer blocks (a sliding window, a short context) splits the query heads;
+ *  - decode over fewer blocks (a short context, a short window) splits the query heads;
  * and all give the same bits, whatever the thread count or the split of a prompt. */
 static void attn_set_heads(attn_task *a, const mx_hparams *hp, int n_tok, int nth, bool split_heads) {
     a->hpi = attn_heads_per_item(hp, n_tok, nth, split_heads);
