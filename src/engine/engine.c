@@ -600,11 +600,9 @@ static void mm_worker(void *ctx, int ith, int nth) {
     mm_task *task = ctx;
     int64_t r0, r1;
     for (;;) {
-        int s = ith;
-        bool front = true;
         if (!mm_take(task, ith, true, &r0, &r1)) {
+            int s = -1; /* the share with the most rows left */
             int64_t most = 0;
-            s = -1;
             for (int i = 0; i < nth; i++) {
                 const uint64_t v = atomic_load_explicit(&task->share[i * MM_SHARE_STRIDE], memory_order_relaxed);
                 const int64_t left = (int64_t)(v & 0xffffffffu) - (int64_t)(v >> 32);
@@ -614,8 +612,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
                 }
             }
             if (s < 0) return;
-            front = false;
-            if (!mm_take(task, s, front, &r0, &r1)) continue;
+            if (!mm_take(task, s, false, &r0, &r1)) continue;
         }
         const int j = mm_job_of(task, r0);
         const int64_t js = task->row_end[j] - task->jobs[j].w->n_out;
