@@ -178,40 +178,20 @@ mx_gemm_f32_fn mx_kernels_gemm_f32(void) {
     return g_gemm;
 }
 
-mx_act_mul_fn mx_kernels_gelu_tanh_mul(void) {
-    ensure_ready();
-    return g_gelu;
-}
-
-mx_act_mul_fn mx_kernels_silu_mul(void) {
-    ensure_ready();
-    return g_silu;
-}
-
-mx_exp_sum_fn mx_kernels_exp_sum(void) {
-    ensure_ready();
-    return g_exp_sum;
-}
-
-mx_scale_max_fn mx_kernels_scale_max(void) {
-    ensure_ready();
-    return g_scale_max;
-}
-
-mx_fold_fn mx_kernels_fold(void) {
-    ensure_ready();
-    return g_fold;
-}
-
-mx_rmsnorm_fn mx_kernels_rmsnorm(void) {
-    ensure_ready();
-    return g_rmsnorm;
-}
-
-mx_rope_fn mx_kernels_rope(void) {
-    ensure_ready();
-    return g_rope;
-}
+/* The active per-element kernels (kernels.h), each chosen with the tables. */
+#define ACTIVE_KERNEL(type, name, var) \
+    type name(void) {                  \
+        ensure_ready();                \
+        return var;                    \
+    }
+ACTIVE_KERNEL(mx_act_mul_fn, mx_kernels_gelu_tanh_mul, g_gelu)
+ACTIVE_KERNEL(mx_act_mul_fn, mx_kernels_silu_mul, g_silu)
+ACTIVE_KERNEL(mx_exp_sum_fn, mx_kernels_exp_sum, g_exp_sum)
+ACTIVE_KERNEL(mx_scale_max_fn, mx_kernels_scale_max, g_scale_max)
+ACTIVE_KERNEL(mx_fold_fn, mx_kernels_fold, g_fold)
+ACTIVE_KERNEL(mx_rmsnorm_fn, mx_kernels_rmsnorm, g_rmsnorm)
+ACTIVE_KERNEL(mx_rope_fn, mx_kernels_rope, g_rope)
+#undef ACTIVE_KERNEL
 
 /* The packed layout of the f32 tile product (kernels.h). */
 int64_t mx_gemm_packed_floats(int64_t nrows, int rb, int64_t n) {
