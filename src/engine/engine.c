@@ -556,6 +556,13 @@ static int mm_job_of(const mm_task *task, int64_t row) {
     while (row >= task->row_end[j]) j++;
     return j;
 }
+static int64_t mm_job_start(const mm_task *task, int j) { return task->row_end[j] - task->jobs[j].w->n_out; }
+/* The start of the aligned unit of job j that holds task row `row`. */
+static int64_t mm_unit_start(const mm_task *task, int j, int64_t row) {
+    const int64_t js = mm_job_start(task, j);
+    return js + (row - js) / task->align[j] * task->align[j];
+}
+static uint64_t mm_share_pack(int64_t lo, int64_t hi) { return (uint64_t)lo << 32 | (uint64_t)hi; }
 
 /* Take a unit of rows [*r0, *r1) (task rows) from share s: from its front, 1/MM_GUIDED of what
  * is left (the owner), or one aligned unit from its back (a thread whose share is done). 0 when
@@ -568,17 +575,17 @@ static bool mm_take(mm_task *task, int s, bool front, int64_t *r0, int64_t *r1) 
         const int64_t lo = (int64_t)(v >> 32), hi = (int64_t)(v & 0xffffffffu);
         if (lo >= hi) return false;
         const int j = mm_job_of(task, front ? lo : hi - 1);
-        const int64_t al = task->align[j], js = task->row_end[j] - task->jobs[j].w->n_out;
+        const int64_t al = task->align[j];
         int64_t a, b;
         uint64_t nv;
         if (front) {
             a = lo;
             b = MX_MIN(MX_MIN(lo + ((hi - lo + MM_GUIDED - 1) / MM_GUIDED + al - 1) / al * al, task->row_end[j]), hi);
-            nv = (uint64_t)b << 32 | (uint64_t)hi;
+            nv = mm_share_pack(b, hi);
         } else {
-            a = MX_MAX(lo, js + (hi - 1 - js) / al * al);
+            a = MX_MAX(lo, mm_unit_start(task, j, hi - 1));
             b = hi;
-            nv = (uint64_t)lo << 32 | (uint64_t)a;
+            nv = mm_share_pack(lo, a);
         }
         if (atomic_compare_exchange_weak_explicit(p, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
             *r0 = a;
@@ -615,7 +622,7 @@ static void mm_worker(void *ctx, int ith, int nth) {
             if (!mm_take(task, s, false, &r0, &r1)) continue;
         }
         const int j = mm_job_of(task, r0);
-        const int64_t js = task->row_end[j] - task->jobs[j].w->n_out;
+        const int64_t js = mm_job_start(task, j);
         mm_rows(task, &task->jobs[j], ith, r0 - js, r1 - js);
     }
 }
@@ -676,11 +683,9 @@ static void mm_run(mx_engine *e, mm_task *task) {
         int64_t hi = rows;
         if (i + 1 < nth) {
             const int64_t want = rows * (i + 1) / nth;
-            const int j = mm_job_of(task, want);
-            const int64_t js = task->row_end[j] - task->jobs[j].w->n_out;
-            hi = MX_MAX(lo, js + (want - js) / task->align[j] * task->align[j]);
+            hi = MX_MAX(lo, mm_unit_start(task, mm_job_of(task, want), want));
         }
-        atomic_store_explicit(&task->share[i * MM_SHARE_STRIDE], (uint64_t)lo << 32 | (uint64_t)hi, memory_order_relaxed);
+        atomic_store_explicit(&task->share[i * MM_SHARE_STRIDE], mm_share_pack(lo, hi), memory_order_relaxed);
         lo = hi;
     }
     mx_pool_run(e->pool, mm_worker, task);
