@@ -585,10 +585,13 @@ static void fold_avx2(float *o, const float *ob, float a, float b, int64_t n) {
  * piece of a row serves all HG heads. */
 static inline __attribute__((always_inline)) void
 attn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
-                 const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
+                 const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n, const char *pf,
+                 int64_t pf_bytes) {
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+    (void)pf; /* the driver prefetches whole rows ahead for this tile (spread_pf false) */
+    (void)pf_bytes;
     int64_t k = 0;
     for (; k + 8 <= n; k += 8) {
         __m256 x[4];
@@ -616,7 +619,7 @@ attn_scores_tile(const int kind, const int KG, const int HG, const uint8_t *rows
 static inline __attribute__((always_inline)) void
 attn_scores_kind(const int kind, const void *rows, uint64_t row_bytes, int64_t nr, const float *q,
                  int64_t q_stride, int nq, float *s, int64_t s_stride, int64_t n) {
-    attn_scores_drive(attn_scores_tile, 2, 4, kind, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);
+    attn_scores_drive(attn_scores_tile, false, 2, 4, kind, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n);
 }
 
 static inline __attribute__((always_inline)) void

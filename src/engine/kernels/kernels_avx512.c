@@ -142,12 +142,16 @@ static inline __attribute__((always_inline)) __m512 kv_load16(const int kind, co
  * ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)), and the n % 16 tail added one by one. */
 static inline __attribute__((always_inline)) void
 zattn_scores_tile16(const int kind, const int KG, const int HG, const uint8_t *rows, uint64_t row_bytes,
-                    const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n) {
+                    const float *q, int64_t q_stride, float *s, int64_t s_stride, int64_t n, const char *pf,
+                    int64_t pf_bytes) {
     __m512 acc[16];
 #pragma GCC unroll 16
     for (int c = 0; c < KG * HG; c++) acc[c] = _mm512_setzero_ps();
+    const int64_t ps = attn_pf_step(pf_bytes, n / 16);
+    const char *pf_end = pf + pf_bytes;
     int64_t k = 0;
     for (; k + 16 <= n; k += 16) {
+        for (int64_t o = 0; o < ps && pf < pf_end; o += 64, pf += 64) _mm_prefetch(pf, _MM_HINT_T0);
         __m512 x[4];
 #pragma GCC unroll 4
         for (int h = 0; h < HG; h++) x[h] = _mm512_loadu_ps(q + h * q_stride + k);
@@ -217,7 +221,7 @@ zattn_values_slices(const int kind, const int HG, const float *p, int64_t p_stri
     static void attn_scores_##NAME##_avx512(const void *rows, uint64_t row_bytes, int64_t nr,    \
                                             const float *q, int64_t q_stride, int nq, float *s,  \
                                             int64_t s_stride, int64_t n) {                       \
-        attn_scores_drive(zattn_scores_tile16, 4, 8, KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n); \
+        attn_scores_drive(zattn_scores_tile16, true, 4, 8, KIND, rows, row_bytes, nr, q, q_stride, nq, s, s_stride, n); \
     }                                                                                            \
     static void attn_values_##NAME##_avx512(const float *p, int64_t p_stride, const void *rows,  \
                                             uint64_t row_bytes, int64_t nr, float *y,            \
