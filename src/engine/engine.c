@@ -958,14 +958,38 @@ static void attn_worker(void *ctx, int ith, int nth) {
     }
 }
 
+/* The unit before which the keys of the units come nearest to `target` (the later unit on
+ * a tie: thread 0, the caller, starts first). */
+static int64_t attn_unit_cut(const attn_task *a, int64_t target) {
+    int64_t keys = 0;
+    for (int64_t i = 0; i < a->n_items; i++) {
+        const attn_item it = attn_item_at(a, i);
+        for (int64_t b = first_block(&it); b <= last_block(&it); b++) {
+            int64_t j0, j1;
+            block_keys(&it, b, &j0, &j1);
+            const int64_t next = keys + j1 - j0 + 1;
+            if (next >= target) return a->unit0[i] + (b - first_block(&it)) + (next - target <= target - keys);
+            keys = next;
+        }
+    }
+    return a->unit0[a->n_items];
+}
+
 /* Split decode, first pass: every (item, block) unit; each thread takes a contiguous share of
- * them, so it streams through its own cached rows in order. */
+ * them, so it streams through its own cached rows in order. The shares are cut by keys, not
+ * units: a sliding window's first and last blocks are partial (a window of 512 meets five
+ * blocks of 128), and cutting by units would give one of two threads up to a block more. */
 static void attn_block_worker(void *ctx, int ith, int nth) {
     const attn_task *a = ctx;
     const int hd = a->e->hp.head_dim;
     float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
-    int64_t item = 0, u0, u1;
-    mx_split_rows(a->unit0[a->n_items], ith, nth, &u0, &u1);
+    int64_t keys = 0;
+    for (int64_t i = 0; i < a->n_items; i++) {
+        const attn_item it = attn_item_at(a, i);
+        keys += it.qpos - it.k0 + 1;
+    }
+    int64_t item = 0;
+    const int64_t u0 = attn_unit_cut(a, keys * ith / nth), u1 = attn_unit_cut(a, keys * (ith + 1) / nth);
     for (int64_t u = u0; u < u1; u++) {
         while (u >= a->unit0[item + 1]) item++;
         const attn_item it = attn_item_at(a, item);
