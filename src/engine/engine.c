@@ -975,26 +975,53 @@ static int64_t attn_unit_cut(const attn_task *a, int64_t target) {
     return a->unit0[a->n_items];
 }
 
-/* Split decode, first pass: every (item, block) unit; each thread takes a contiguous share of
- * them, so it streams through its own cached rows in order. The shares are cut by keys, not
- * units: a sliding window's first and last blocks are partial (a window of 512 meets five
- * blocks of 128), and cutting by units would give one of two threads up to a block more. */
-static void attn_block_worker(void *ctx, int ith, int nth) {
-    const attn_task *a = ctx;
-    const int hd = a->e->hp.head_dim;
-    float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats;
+/* The first unit of thread ith's share of the units. The shares are contiguous and cut by
+ * keys, not units: a sliding window's first and last blocks are partial (a window of 512
+ * meets five blocks of 128), and cutting by units would give one of two threads up to a block
+ * more. */
+static int64_t attn_share_start(const attn_task *a, int ith, int nth) {
     int64_t keys = 0;
     for (int64_t i = 0; i < a->n_items; i++) {
         const attn_item it = attn_item_at(a, i);
         keys += it.qpos - it.k0 + 1;
     }
+    return attn_unit_cut(a, keys * ith / nth);
+}
+
+/* The partial of unit u (in the parts, the slot of unit u). Thread 0's share starts each item
+ * (or its first block), so thread 0 folds its blocks of an item as it goes, in order, into
+ * the slot of the item's last unit in its share: that is the fold of those blocks exactly as
+ * the second pass would do it, without writing out and reading back their partials. */
+static float *attn_part(const attn_task *a, int64_t u) {
+    return a->e->attn_parts + u * a->hpi * (a->e->hp.head_dim + 2);
+}
+static int64_t attn_last0(const attn_task *a, int64_t item, int64_t c0) {
+    return MX_MIN(a->unit0[item + 1], c0) - 1;
+}
+
+/* Split decode, first pass: every (item, block) unit; each thread takes a contiguous share of
+ * them, so it streams through its own cached rows in order. */
+static void attn_block_worker(void *ctx, int ith, int nth) {
+    const attn_task *a = ctx;
+    const int hd = a->e->hp.head_dim;
+    float *p = a->e->scores + (int64_t)ith * a->e->attn_thread_floats, *part = p + MX_MAX_GQA_GROUP * MX_ATTN_BLOCK;
     int64_t item = 0;
-    const int64_t u0 = attn_unit_cut(a, keys * ith / nth), u1 = attn_unit_cut(a, keys * (ith + 1) / nth);
+    const int64_t u0 = attn_share_start(a, ith, nth), u1 = attn_share_start(a, ith + 1, nth);
     for (int64_t u = u0; u < u1; u++) {
         while (u >= a->unit0[item + 1]) item++;
         const attn_item it = attn_item_at(a, item);
-        block_partial(a, &it, first_block(&it) + (u - a->unit0[item]), it.q, a->hpi, p,
-                      a->e->attn_parts + u * a->hpi * (hd + 2));
+        const int64_t b = first_block(&it) + (u - a->unit0[item]);
+        if (ith > 0) {
+            block_partial(a, &it, b, it.q, a->hpi, p, attn_part(a, u));
+            continue;
+        }
+        float *acc = attn_part(a, attn_last0(a, item, u1));
+        if (u == a->unit0[item]) {
+            block_partial(a, &it, b, it.q, a->hpi, p, acc);
+        } else {
+            block_partial(a, &it, b, it.q, a->hpi, p, part);
+            block_fold(a, acc, part, a->hpi, hd, false, 0, hd);
+        }
     }
 }
 
@@ -1009,11 +1036,13 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
     mx_split_rows(nv, ith, nth, &v0, &v1);
     const int64_t k0 = v0 * 8, k1 = v1 == nv && (v1 > v0 || (nv == 0 && ith == 0)) ? hd : v1 * 8;
     if (k1 <= k0) return;
+    const int64_t c0 = attn_share_start(a, 1, nth); /* the end of thread 0's share */
     for (int64_t item = 0; item < a->n_items; item++) {
         const attn_item it = attn_item_at(a, item);
-        for (int64_t u = a->unit0[item]; u < a->unit0[item + 1]; u++)
-            block_fold(a, acc, a->e->attn_parts + u * a->hpi * (hd + 2), a->hpi, hd, u == a->unit0[item], (int)k0,
-                       (int)k1);
+        /* an item begun in thread 0's share starts from thread 0's fold of its blocks there */
+        const int64_t first = MX_MAX(a->unit0[item], attn_last0(a, item, c0));
+        for (int64_t u = first; u < a->unit0[item + 1]; u++)
+            block_fold(a, acc, attn_part(a, u), a->hpi, hd, u == first, (int)k0, (int)k1);
         block_finish(acc, it.out, a->hpi, hd, (int)k0, (int)k1);
     }
 }
