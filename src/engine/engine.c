@@ -48,6 +48,7 @@ typedef struct mx_layer_w {
 #define MX_ATTN_BLOCK 128      /* keys per attention block, see attn_run() */
 #define MX_ATTN_SPLIT_ITEMS 64 /* most items of a step whose blocks are spread over the threads */
 #define MX_ATTN_SPLIT_MIN_BLOCKS 2 /* fewest blocks per thread worth spreading, see attn_run() */
+#define MX_ATTN_SERIAL_FOLD 8      /* most partials left after the first thread's that the caller folds */
 #define ATTN_GROUPS_PER_THREAD 4   /* fewest token groups per thread for grouping, see attn_run() */
 
 struct mx_engine {
@@ -771,6 +772,7 @@ typedef struct attn_task {
     /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
+    int block_threads; /* split decode: the threads of the first pass (see attn_share_start()) */
     mx_exp_sum_fn exp_sum; /* the active softmax kernels */
     mx_scale_max_fn scale_max;
     mx_fold_fn fold;
@@ -1036,7 +1038,7 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
     mx_split_rows(nv, ith, nth, &v0, &v1);
     const int64_t k0 = v0 * 8, k1 = v1 == nv && (v1 > v0 || (nv == 0 && ith == 0)) ? hd : v1 * 8;
     if (k1 <= k0) return;
-    const int64_t c0 = attn_share_start(a, 1, nth); /* the end of thread 0's share */
+    const int64_t c0 = attn_share_start(a, 1, a->block_threads); /* the end of thread 0's share */
     for (int64_t item = 0; item < a->n_items; item++) {
         const attn_item it = attn_item_at(a, item);
         /* an item begun in thread 0's share starts from thread 0's fold of its blocks there */
@@ -1060,8 +1062,10 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
  *    of a few consecutive tokens, see attn_worker());
  *  - decode with fewer items than threads and at least MX_ATTN_SPLIT_MIN_BLOCKS blocks per
  *    thread gives each thread a contiguous share of the blocks (each reads its own cached
- *    rows: a decode step at long context is bound by reading the cache), keeps the partials,
- *    then every thread folds a range of the output elements in block order;
+ *    rows: a decode step at long context is bound by reading the cache); the first thread
+ *    folds its blocks as it goes, the others keep their partials, which every thread then
+ *    folds onto the first's in block order over a range of the output elements (the caller
+ *    alone when at most MX_ATTN_SERIAL_FOLD are left);
  *  - decode over fewer blocks (a short context, a short window) splits the query heads;
  * and all give the same bits, whatever the thread count or the split of a prompt. */
 static void attn_set_heads(attn_task *a, const mx_hparams *hp, int n_tok, int nth, bool split_heads) {
@@ -1083,8 +1087,14 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
         }
         /* few blocks (a sliding window, a short context): the query heads are split instead */
         if (a.unit0[a.n_items] >= MX_ATTN_SPLIT_MIN_BLOCKS * nth && a.unit0[a.n_items] <= e->attn_part_slots) {
+            a.block_threads = nth;
             mx_pool_run(e->pool, attn_block_worker, &a);
-            mx_pool_run(e->pool, attn_fold_worker, &a);
+            /* a few partials left to fold (a sliding window's): the caller folds them alone,
+             * saving a second start of the threads */
+            if (a.unit0[a.n_items] - attn_share_start(&a, 1, nth) <= MX_ATTN_SERIAL_FOLD)
+                attn_fold_worker(&a, 0, 1);
+            else
+                mx_pool_run(e->pool, attn_fold_worker, &a);
             return;
         }
         attn_set_heads(&a, hp, n_tok, nth, true);
