@@ -772,6 +772,7 @@ typedef struct attn_task {
     /* split decode: unit u of item i (unit0[i] <= u < unit0[i + 1]) is its (u - unit0[i])-th
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
+    int64_t n_keys;    /* split decode: the keys of all the units */
     int block_threads; /* split decode: the threads of the first pass (see attn_share_start()) */
     mx_exp_sum_fn exp_sum; /* the active softmax kernels */
     mx_scale_max_fn scale_max;
@@ -982,18 +983,14 @@ static int64_t attn_unit_cut(const attn_task *a, int64_t target) {
  * meets five blocks of 128), and cutting by units would give one of two threads up to a block
  * more. */
 static int64_t attn_share_start(const attn_task *a, int ith, int nth) {
-    int64_t keys = 0;
-    for (int64_t i = 0; i < a->n_items; i++) {
-        const attn_item it = attn_item_at(a, i);
-        keys += it.qpos - it.k0 + 1;
-    }
-    return attn_unit_cut(a, keys * ith / nth);
+    return attn_unit_cut(a, a->n_keys * ith / nth);
 }
 
-/* The partial of unit u (in the parts, the slot of unit u). Thread 0's share starts each item
- * (or its first block), so thread 0 folds its blocks of an item as it goes, in order, into
- * the slot of the item's last unit in its share: that is the fold of those blocks exactly as
- * the second pass would do it, without writing out and reading back their partials. */
+/* The partial of unit u (in the parts, the slot of unit u). Thread 0's share is the first
+ * units, so every item it meets begins in it: thread 0 folds its blocks of an item as it goes,
+ * in order, into the slot of the item's last unit in its share, which is the fold of those
+ * blocks exactly as the second pass would do it, without writing out and reading back their
+ * partials. */
 static float *attn_part(const attn_task *a, int64_t u) {
     return a->e->attn_parts + u * a->hpi * (a->e->hp.head_dim + 2);
 }
@@ -1081,9 +1078,11 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
     attn_set_heads(&a, hp, n_tok, nth, false);
     if (nth > 1 && a.n_items < nth && a.n_items <= MX_ATTN_SPLIT_ITEMS) {
         a.unit0[0] = 0;
+        a.n_keys = 0;
         for (int64_t i = 0; i < a.n_items; i++) {
             const attn_item it = attn_item_at(&a, i);
             a.unit0[i + 1] = a.unit0[i] + n_blocks(&it);
+            a.n_keys += it.qpos - it.k0 + 1;
         }
         /* few blocks (a sliding window, a short context): the query heads are split instead */
         if (a.unit0[a.n_items] >= MX_ATTN_SPLIT_MIN_BLOCKS * nth && a.unit0[a.n_items] <= e->attn_part_slots) {
