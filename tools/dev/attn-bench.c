@@ -74,7 +74,7 @@ static void *run(void *arg) {
     bench *b = w->b;
     const int64_t nb = b->keys / BLOCK, b0 = nb * w->ith / b->threads, b1 = nb * (w->ith + 1) / b->threads;
     const uint64_t blk = (uint64_t)BLOCK * b->row_bytes, share = b->evict_bytes / (uint64_t)b->threads / 256 * 256;
-    float p[NQ * BLOCK], part[NQ * (HD + 2)];
+    float p[NQ * BLOCK], part[NQ * (HD + 2)] = {0};
     for (int i = 0; i < NQ * BLOCK; i++) p[i] = 1.0f / BLOCK; /* the values pass alone weighs rows by these */
     for (int r = 0; r < b->reps; r++) {
         for (int l = 0; l < LAYERS; l++) {
