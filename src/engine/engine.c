@@ -773,7 +773,6 @@ typedef struct attn_task {
      * block, with its partial at e->attn_parts + u * hpi * (head_dim + 2) */
     int64_t unit0[MX_ATTN_SPLIT_ITEMS + 1];
     int64_t n_keys;    /* split decode: the keys of all the units */
-    int block_threads; /* split decode: the threads of the first pass (see attn_share_start()) */
     mx_exp_sum_fn exp_sum; /* the active softmax kernels */
     mx_scale_max_fn scale_max;
     mx_fold_fn fold;
@@ -1035,7 +1034,8 @@ static void attn_fold_worker(void *ctx, int ith, int nth) {
     mx_split_rows(nv, ith, nth, &v0, &v1);
     const int64_t k0 = v0 * 8, k1 = v1 == nv && (v1 > v0 || (nv == 0 && ith == 0)) ? hd : v1 * 8;
     if (k1 <= k0) return;
-    const int64_t c0 = attn_share_start(a, 1, a->block_threads); /* the end of thread 0's share */
+    /* the end of thread 0's share of the first pass, which ran on all the pool's threads */
+    const int64_t c0 = attn_share_start(a, 1, mx_pool_size(a->e->pool));
     for (int64_t item = 0; item < a->n_items; item++) {
         const attn_item it = attn_item_at(a, item);
         /* an item begun in thread 0's share starts from thread 0's fold of its blocks there */
@@ -1086,7 +1086,6 @@ static void attn_run(mx_engine *e, const mx_layer_spec *spec, const seg *segs, i
         }
         /* few blocks (a sliding window, a short context): the query heads are split instead */
         if (a.unit0[a.n_items] >= MX_ATTN_SPLIT_MIN_BLOCKS * nth && a.unit0[a.n_items] <= e->attn_part_slots) {
-            a.block_threads = nth;
             mx_pool_run(e->pool, attn_block_worker, &a);
             /* a few partials left to fold (a sliding window's): the caller folds them alone,
              * saving a second start of the threads */
